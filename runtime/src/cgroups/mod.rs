@@ -327,7 +327,8 @@ impl Cgroup {
     }
 
     fn lib_err(&self, e: AnyManagerError, op: &str) -> CgroupError {
-        match field_of(&e) {
+        let field = field_of(&e).or_else(|| self.field_in_message(&e.to_string()));
+        match field {
             Some(field) => CgroupError::Config {
                 field: field.into(),
                 msg: e.to_string(),
@@ -338,6 +339,38 @@ impl Cgroup {
             },
         }
     }
+}
+
+impl Cgroup {
+    /// Many libcgroups errors are a bare "failed to write X to PATH": the
+    /// cgroup file in PATH says which field it was.
+    fn field_in_message(&self, msg: &str) -> Option<&'static str> {
+        self.hierarchy
+            .dirs(&self.placement.path())
+            .iter()
+            .find_map(|d| {
+                let at = msg.find(&format!("{}/", d.display()))?;
+                let rest = &msg[at + d.as_os_str().len() + 1..];
+                let file = rest.split([':', ' ', '/']).next()?;
+                field_of_file(file)
+            })
+    }
+}
+
+fn field_of_file(file: &str) -> Option<&'static str> {
+    let controller = file.split('.').next()?;
+    Some(match controller {
+        "memory" => "linux.resources.memory",
+        "cpu" | "cpuset" => "linux.resources.cpu",
+        "pids" => "linux.resources.pids",
+        "io" | "blkio" => "linux.resources.blockIO",
+        "hugetlb" => "linux.resources.hugepageLimits",
+        "devices" => "linux.resources.devices",
+        "net_cls" => "linux.resources.network.classID",
+        "net_prio" => "linux.resources.network.priorities",
+        "rdma" => "linux.resources.rdma",
+        _ => return None,
+    })
 }
 
 /// Which `linux.resources` field a libcgroups failure is about.

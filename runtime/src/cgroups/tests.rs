@@ -147,8 +147,8 @@ fn limits_are_written_and_destroy_removes_them() {
     assert_eq!(f.read(("cpuset", "cpuset.cpus"), "cpuset.cpus"), "0");
     if f.cg.is_v2() {
         assert_eq!(f.read(("", ""), "cpu.max"), "50000 100000");
-        // runc's shares → weight conversion: 1 + ((512 - 2) * 9999) / 262142.
-        assert_eq!(f.read(("", ""), "cpu.weight"), "20");
+        // The shares → weight mapping of libcgroups and runc ≥ 1.3 (1024 → 100).
+        assert_eq!(f.read(("", ""), "cpu.weight"), "59");
     } else {
         assert_eq!(f.read(("cpu", "cpu.shares"), ""), "512");
         assert_eq!(f.read(("cpu", "cpu.cfs_quota_us"), ""), "50000");
