@@ -339,3 +339,83 @@ fn open_finds_the_same_cgroup() {
     assert_eq!(a, b);
     assert!(!a.is_empty());
 }
+
+/// The first real block device ("MAJ:MIN"), if the machine has one.
+fn block_device() -> Option<String> {
+    let mut devs: Vec<_> = std::fs::read_dir("/sys/block").ok()?.flatten().collect();
+    devs.sort_by_key(|e| e.file_name());
+    devs.iter()
+        .filter(|e| {
+            let n = e.file_name().to_string_lossy().into_owned();
+            !n.starts_with("loop") && !n.starts_with("zram") && !n.starts_with("ram")
+        })
+        .find_map(|e| std::fs::read_to_string(e.path().join("dev")).ok())
+        .map(|s| s.trim().to_string())
+}
+
+#[test]
+fn blkio_throttle_is_written() {
+    let Some(dev) = block_device() else {
+        eprintln!("no block device: throttle not testable here");
+        return;
+    };
+    let (major, minor) = dev.split_once(':').expect("MAJ:MIN");
+    let f = create(
+        "blkio",
+        serde_json::json!({"blockIO": {"throttleWriteBpsDevice": [
+            {"major": major.parse::<i64>().unwrap(), "minor": minor.parse::<i64>().unwrap(), "rate": 1048576}
+        ]}}),
+    );
+    let got = f.read(("blkio", "blkio.throttle.write_bps_device"), "io.max");
+    let want = if f.cg.is_v2() {
+        format!("{dev} rbps=max wbps=1048576")
+    } else {
+        format!("{dev} 1048576")
+    };
+    assert!(got.contains(&want), "{got:?} lacks {want:?}");
+}
+
+#[test]
+fn hugetlb_limit_or_clear_error() {
+    let r = serde_json::json!({"hugepageLimits": [{"pageSize": "2MB", "limit": 4194304}]});
+    match Cgroup::create(&spec("huge", r), "huge", false) {
+        Ok(cg) => {
+            let f = Fixture {
+                cg,
+                children: Vec::new(),
+            };
+            assert!(f.cg.is_v2(), "v1 here has no hugetlb hierarchy");
+            assert_eq!(f.read(("", ""), "hugetlb.2MB.max"), "4194304");
+        }
+        Err(e) => {
+            assert!(
+                e.to_string()
+                    .starts_with("linux.resources.hugepageLimits[0]: "),
+                "{e}"
+            );
+            assert_eq!(dirs_exist("huge"), Vec::<PathBuf>::new());
+        }
+    }
+}
+
+#[test]
+fn unified_on_v2_only() {
+    let r = serde_json::json!({"unified": {"memory.high": "33554432"}});
+    match Cgroup::create(&spec("unified", r), "unified", false) {
+        Ok(cg) => {
+            let f = Fixture {
+                cg,
+                children: Vec::new(),
+            };
+            assert!(f.cg.is_v2());
+            assert_eq!(f.read(("", ""), "memory.high"), "33554432");
+        }
+        Err(e) => {
+            assert!(
+                e.to_string().starts_with("linux.resources.unified: "),
+                "{e}"
+            );
+            assert_eq!(dirs_exist("unified"), Vec::<PathBuf>::new());
+        }
+    }
+}
