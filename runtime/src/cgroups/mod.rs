@@ -13,12 +13,14 @@
 //!   [`Cgroup::stats`]/[`Cgroup::oom_events`], [`Cgroup::kill_all`].
 
 mod direct;
+pub mod events;
 mod hierarchy;
 mod oom;
 mod placement;
 pub mod stats;
 #[cfg(test)]
 mod tests;
+pub mod update;
 mod validate;
 
 use std::path::{Path, PathBuf};

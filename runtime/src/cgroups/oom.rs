@@ -24,6 +24,7 @@ pub struct OomEvents {
 enum Source {
     V1 {
         efd: EventFd,
+        dir: PathBuf,
         // The registration lasts while the cgroup lives; the file is kept
         // open so the fd number written to event_control stays valid.
         _oom_control: File,
@@ -54,6 +55,7 @@ impl OomEvents {
         Ok(OomEvents {
             source: Source::V1 {
                 efd,
+                dir: memory_dir.to_path_buf(),
                 _oom_control: oom_control,
             },
         })
@@ -113,11 +115,13 @@ impl OomEvents {
             }
         };
         match &mut self.source {
-            Source::V1 { efd, .. } => {
+            Source::V1 { efd, dir, .. } => {
                 if !ready {
                     return Ok(0);
                 }
                 match efd.read() {
+                    // The eventfd also fires when the cgroup is removed.
+                    Ok(_) if !dir.exists() => Ok(0),
                     Ok(n) => Ok(n),
                     Err(Errno::EAGAIN) => Ok(0),
                     Err(e) => Err(err(Path::new("eventfd"), "read", e)),

@@ -419,3 +419,46 @@ fn unified_on_v2_only() {
         }
     }
 }
+
+#[test]
+fn events_watch_reports_stats_and_oom() {
+    let mut f = create("events", serde_json::json!({"memory": {"limit": 16777216}}));
+    let cg = &f.cg;
+    let started = Instant::now();
+    let mut out = Vec::new();
+    // The OOM happens while watch runs: the helper waits 300 ms before dd.
+    let mut child = Command::new(BUSYBOX)
+        .args([
+            "sh",
+            "-c",
+            "read _go; sleep 0.3; dd if=/dev/zero of=/dev/null bs=64M count=1",
+        ])
+        .stdin(Stdio::piped())
+        .spawn()
+        .expect("spawn");
+    cg.add_task(Pid::from_raw(child.id() as i32))
+        .expect("add_task");
+    if let Some(stdin) = child.stdin.as_mut() {
+        stdin.write_all(b"go\n").expect("release");
+    }
+    super::events::watch(cg, "c-events", Duration::from_millis(200), &mut out, || {
+        started.elapsed() < Duration::from_secs(3)
+    })
+    .expect("watch");
+    let _ = child.wait();
+    f.children.push(child);
+    let text = String::from_utf8(out).expect("utf8");
+    let lines: Vec<serde_json::Value> = text
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("json line"))
+        .collect();
+    assert!(
+        lines
+            .iter()
+            .any(|l| l["type"] == "oom" && l["id"] == "c-events"),
+        "{text}"
+    );
+    let stats: Vec<_> = lines.iter().filter(|l| l["type"] == "stats").collect();
+    assert!(stats.len() >= 5, "{text}");
+    assert_eq!(stats[0]["data"]["memory"]["usage"]["limit"], 16777216);
+}
