@@ -462,3 +462,48 @@ fn events_watch_reports_stats_and_oom() {
     assert!(stats.len() >= 5, "{text}");
     assert_eq!(stats[0]["data"]["memory"]["usage"]["limit"], 16777216);
 }
+
+#[test]
+fn one_mib_is_enough_for_echo() {
+    // The floor the issue sets for a whole container: the process itself
+    // must fit well under it, leaving the runtime's init the rest.
+    let mut f = create("tiny", serde_json::json!({"memory": {"limit": 1048576}}));
+    let i = f.run("echo hello-from-1MiB");
+    let (status, out) = f.wait(i);
+    assert!(status.success(), "{status:?} {out}");
+    assert!(out.contains("hello-from-1MiB"), "{out}");
+    let max = f.read(("memory", "memory.max_usage_in_bytes"), "memory.peak");
+    eprintln!("peak usage of `sh -c echo` in the cgroup: {max} bytes");
+}
+
+#[test]
+fn blkio_weight_is_written_or_named() {
+    match Cgroup::create(
+        &spec("weight", serde_json::json!({"blockIO": {"weight": 500}})),
+        "weight",
+        false,
+    ) {
+        Ok(cg) => {
+            let f = Fixture {
+                cg,
+                children: Vec::new(),
+            };
+            let dir = f.cg.dir(if f.cg.is_v2() { "io" } else { "blkio" }).unwrap();
+            let found = [
+                "blkio.weight",
+                "blkio.bfq.weight",
+                "io.bfq.weight",
+                "io.weight",
+            ]
+            .iter()
+            .filter_map(|n| std::fs::read_to_string(dir.join(n)).ok())
+            .any(|v| v.contains("500") || v.contains("default 500"));
+            assert!(found, "weight 500 not found in {}", dir.display());
+        }
+        Err(e) => {
+            // No weight-capable I/O scheduler (BFQ, io.cost): the write fails.
+            assert!(e.to_string().starts_with("linux.resources.blockIO"), "{e}");
+            assert_eq!(dirs_exist("weight"), Vec::<PathBuf>::new());
+        }
+    }
+}
