@@ -70,3 +70,27 @@ pub(crate) fn check_before_update(
     }
     Ok(())
 }
+
+/// `linux.resources.blockIO.weight` on v2. libcgroups 0.7 converts it in u16
+/// arithmetic, which overflows for weights above 16 (a panic in debug builds,
+/// a wrong weight in release), so berth writes it: `io.bfq.weight` takes the
+/// v1 value as is, `io.weight` runc's linear mapping of 10..=1000 to 1..=10000.
+pub(crate) fn apply_io_weight_v2(weight: u16, dir: &Path) -> Result<(), CgroupError> {
+    if weight == 0 {
+        return Ok(());
+    }
+    let bfq = dir.join("io.bfq.weight");
+    let (file, value) = if bfq.exists() {
+        (bfq, u64::from(weight))
+    } else {
+        let w = u64::from(weight);
+        (
+            dir.join("io.weight"),
+            1 + (w.saturating_sub(10)) * 9999 / 990,
+        )
+    };
+    fs::write(&file, value.to_string()).map_err(|e| CgroupError::Config {
+        field: "linux.resources.blockIO.weight".into(),
+        msg: format!("write {value} to {}: {e}", file.display()),
+    })
+}

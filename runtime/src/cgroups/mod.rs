@@ -197,6 +197,24 @@ impl Cgroup {
         if update {
             direct::check_before_update(r, self.dir("memory").as_deref(), self.is_v2())?;
         }
+        // libcgroups' v2 io weight conversion overflows: berth writes it.
+        let v2_weight = r
+            .block_io()
+            .as_ref()
+            .and_then(|b| b.weight())
+            .filter(|_| self.is_v2());
+        let stripped;
+        let r = match v2_weight {
+            Some(_) => {
+                let mut copy = r.clone();
+                if let Some(b) = copy.block_io_mut() {
+                    b.set_weight(None);
+                }
+                stripped = copy;
+                &stripped
+            }
+            None => r,
+        };
         let opt = ControllerOpt {
             resources: r,
             disable_oom_killer: r
@@ -210,6 +228,9 @@ impl Cgroup {
         self.manager
             .apply(&opt)
             .map_err(|e| self.lib_err(e, "apply"))?;
+        if let (Some(w), Some(dir)) = (v2_weight, self.dir("io")) {
+            direct::apply_io_weight_v2(w, &dir)?;
+        }
         direct::apply_rdma(r, self.dir("rdma").as_deref())
     }
 
