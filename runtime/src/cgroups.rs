@@ -65,3 +65,10 @@ impl Cgroup {
         Ok(())
     }
 }
+
+impl Cgroup {
+    /// Is the cgroup frozen (container paused)?
+    pub fn is_frozen(&self) -> bool {
+        false
+    }
+}

@@ -1,0 +1,335 @@
+//! The container's init process, from clone to execve. Each phase is named
+//! after the spec step it implements; the order is the order the spec and
+//! the kernel need.
+
+use std::convert::Infallible;
+use std::ffi::CString;
+use std::os::fd::{AsRawFd, OwnedFd};
+use std::path::{Path, PathBuf};
+
+use nix::fcntl::OFlag;
+use nix::sched::{unshare, CloneFlags};
+use nix::sys::stat::Mode;
+use oci_spec::runtime::{LinuxNamespaceType as Ns, Process, Spec};
+
+use crate::error::{Error, Result};
+use crate::namespaces::Plan;
+use crate::rootfs::Rootfs;
+use crate::sync::{Channel, Msg};
+use crate::{capabilities, hooks, identity, seccomp};
+
+pub struct Init<'a> {
+    pub spec: &'a Spec,
+    pub bundle: &'a Path,
+    pub rootfs: &'a Path,
+    pub plan: &'a Plan,
+    pub exec_fifo: PathBuf,
+    pub console_socket: Option<OwnedFd>,
+    pub preserve_fds: u32,
+    pub no_pivot: bool,
+    pub no_new_keyring: bool,
+    /// Runtime fds the clone inherited that the init must not keep (the
+    /// state directory lock).
+    pub inherited: Vec<std::os::fd::RawFd>,
+}
+
+/// Runs in the cloned child; never returns.
+pub fn run(init: Init, chan: Channel) -> ! {
+    for fd in &init.inherited {
+        let _ = nix::unistd::close(*fd);
+    }
+    let mut created = false;
+    let err = match init.phases(&chan, &mut created) {
+        Ok(never) => match never {},
+        Err(e) => e,
+    };
+    if created {
+        // The runtime that created us is gone; stderr is the container's.
+        eprintln!("berth init: {err}");
+    } else {
+        let mut msg = err.to_string();
+        msg.truncate(3500);
+        let _ = chan.send(&Msg::Failed(msg));
+    }
+    // SAFETY: _exit skips destructors of state shared with the parent.
+    unsafe { libc::_exit(127) }
+}
+
+impl Init<'_> {
+    fn phases(&self, chan: &Channel, created: &mut bool) -> Result<Infallible> {
+        let process = self
+            .spec
+            .process()
+            .as_ref()
+            .ok_or_else(|| Error::config("process", "required"))?;
+        let state_json = wait_for_go(chan)?;
+        self.enter_namespaces()?;
+        if !self.no_new_keyring {
+            // Kernels without keyrings, or seccomp profiles of the caller
+            // that deny keyctl, are not a reason to fail (runc ignores them).
+            let _ = crate::sys::join_new_session_keyring();
+        }
+        let rootfs = Rootfs {
+            spec: self.spec,
+            path: self.rootfs,
+            bundle: self.bundle,
+            userns: self.plan.creates(Ns::User) || self.plan.joins(Ns::User),
+            netns: self.plan.creates(Ns::Network) || self.plan.joins(Ns::Network),
+        };
+        rootfs.prepare()?;
+        // Opened before pivot_root, reopened for writing after it: the
+        // fifo lives in the runtime's state directory, outside the rootfs.
+        let fifo = open_path(&self.exec_fifo)?;
+        chan.send(&Msg::MountsReady)?;
+        chan.expect(Msg::HooksDone)?;
+        hooks::run(
+            hooks::CREATE_CONTAINER,
+            hooks::of_kind(self.spec.hooks().as_ref(), hooks::CREATE_CONTAINER),
+            state_json.as_bytes(),
+        )?;
+        rootfs.enter(self.no_pivot)?;
+        rootfs.finish()?;
+        self.set_uts()?;
+        self.set_sysctl()?;
+        if process.terminal().unwrap_or(false) {
+            let socket = self
+                .console_socket
+                .as_ref()
+                .ok_or_else(|| Error::config("process.terminal", "needs --console-socket"))?;
+            let size = process
+                .console_size()
+                .map(|b| (b.height() as u16, b.width() as u16));
+            crate::tty::setup_console(socket, size)?;
+        }
+        identity::set_rlimits(process.rlimits().as_deref().unwrap_or(&[]))?;
+        identity::set_oom_score_adj(process.oom_score_adj())?;
+        let caps = capabilities::from_spec(process.capabilities().as_ref())?;
+        let filter = match self
+            .spec
+            .linux()
+            .as_ref()
+            .and_then(|l| l.seccomp().as_ref())
+        {
+            Some(s) => Some(seccomp::compile(s)?),
+            None => None,
+        };
+        let exe = find_executable(process)?;
+        chan.send(&Msg::Created)?;
+        *created = true;
+
+        wait_for_start(&fifo)?;
+        hooks::run(
+            hooks::START_CONTAINER,
+            hooks::of_kind(self.spec.hooks().as_ref(), hooks::START_CONTAINER),
+            state_json.as_bytes(),
+        )?;
+        let nnp = process.no_new_privileges().unwrap_or(false);
+        if let Some(c) = &caps {
+            capabilities::drop_bounding(c)?;
+        }
+        // Without no_new_privs, loading a filter needs CAP_SYS_ADMIN, which
+        // the user switch may take away: load it now (runc does the same).
+        if !nnp {
+            if let Some(f) = &filter {
+                seccomp::install(f)?;
+            }
+        }
+        set_keepcaps(true)?;
+        chdir(process.cwd())?;
+        identity::switch_user(
+            process,
+            self.plan.creates(Ns::User) || self.plan.joins(Ns::User),
+        )?;
+        set_keepcaps(false)?;
+        if let Some(c) = &caps {
+            capabilities::apply(c)?;
+        }
+        if nnp {
+            // SAFETY: prctl with integer arguments.
+            if unsafe { libc::prctl(libc::PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) } != 0 {
+                return Err(Error::sys(
+                    "prctl(PR_SET_NO_NEW_PRIVS)",
+                    "",
+                    nix::errno::Errno::last(),
+                ));
+            }
+            if let Some(f) = &filter {
+                seccomp::install(f)?;
+            }
+        }
+        crate::sys::cloexec_from(3 + self.preserve_fds)
+            .map_err(|e| Error::sys("close_range", "fds", e))?;
+        exec(&exe, process)
+    }
+
+    fn enter_namespaces(&self) -> Result<()> {
+        // User, pid and time were entered by the intermediate process.
+        crate::namespaces::join(
+            self.plan,
+            &[Ns::Network, Ns::Ipc, Ns::Uts, Ns::Mount, Ns::Cgroup],
+        )?;
+        if self.plan.creates(Ns::Cgroup) {
+            unshare(CloneFlags::CLONE_NEWCGROUP)
+                .map_err(|e| Error::sys("unshare", "cgroup namespace", e))?;
+        }
+        if self.plan.creates(Ns::User) {
+            // Become root of the new user namespace (mapped by the parent).
+            let root_u = nix::unistd::Uid::from_raw(0);
+            let root_g = nix::unistd::Gid::from_raw(0);
+            nix::unistd::setresgid(root_g, root_g, root_g)
+                .map_err(|e| Error::config("linux.gidMappings", format!("setresgid(0): {e}")))?;
+            nix::unistd::setresuid(root_u, root_u, root_u)
+                .map_err(|e| Error::config("linux.uidMappings", format!("setresuid(0): {e}")))?;
+        }
+        Ok(())
+    }
+
+    fn set_uts(&self) -> Result<()> {
+        if let Some(h) = self.spec.hostname().as_deref().filter(|h| !h.is_empty()) {
+            nix::unistd::sethostname(h)
+                .map_err(|e| Error::config("hostname", format!("sethostname: {e}")))?;
+        }
+        if let Some(d) = self.spec.domainname().as_deref().filter(|d| !d.is_empty()) {
+            // SAFETY: setdomainname reads len bytes from a valid buffer.
+            if unsafe { libc::setdomainname(d.as_ptr().cast(), d.len()) } != 0 {
+                let e = std::io::Error::last_os_error();
+                return Err(Error::config("domainname", format!("setdomainname: {e}")));
+            }
+        }
+        Ok(())
+    }
+
+    fn set_sysctl(&self) -> Result<()> {
+        let Some(sysctl) = self.spec.linux().as_ref().and_then(|l| l.sysctl().as_ref()) else {
+            return Ok(());
+        };
+        for (key, value) in sysctl {
+            if key.contains("..") || key.contains('/') && key.contains('.') {
+                return Err(Error::config(format!("linux.sysctl.{key}"), "invalid key"));
+            }
+            let path = format!("/proc/sys/{}", key.replace('.', "/"));
+            std::fs::write(&path, value).map_err(|e| {
+                Error::config(format!("linux.sysctl.{key}"), format!("write {path}: {e}"))
+            })?;
+        }
+        Ok(())
+    }
+}
+
+fn wait_for_go(chan: &Channel) -> Result<String> {
+    match chan.recv()? {
+        Some(Msg::Go(state)) => Ok(state),
+        Some(other) => Err(Error::Other(format!(
+            "sync channel: expected Go, got {other:?}"
+        ))),
+        None => Err(Error::Init(
+            "runtime exited before the container was set up".into(),
+        )),
+    }
+}
+
+fn open_path(path: &Path) -> Result<OwnedFd> {
+    let fd = nix::fcntl::open(path, OFlag::O_PATH | OFlag::O_CLOEXEC, Mode::empty())
+        .map_err(|e| Error::sys("open", path.display(), e))?;
+    // SAFETY: fresh fd from open(2), owned by nobody else.
+    Ok(unsafe { std::os::fd::FromRawFd::from_raw_fd(fd) })
+}
+
+/// Block until `start` opens the exec fifo, then tell it we go on. The
+/// write end is close-on-exec: `start` sees EOF once execve succeeded.
+fn wait_for_start(fifo: &OwnedFd) -> Result<()> {
+    let path = format!("/proc/self/fd/{}", fifo.as_raw_fd());
+    let w = nix::fcntl::open(
+        path.as_str(),
+        OFlag::O_WRONLY | OFlag::O_CLOEXEC,
+        Mode::empty(),
+    )
+    .map_err(|e| Error::sys("open", "exec fifo", e))?;
+    // SAFETY: fresh fd from open(2), owned by nobody else.
+    let w: OwnedFd = unsafe { std::os::fd::FromRawFd::from_raw_fd(w) };
+    nix::unistd::write(&w, b"0").map_err(|e| Error::sys("write", "exec fifo", e))?;
+    // Kept open until execve closes it.
+    std::mem::forget(w);
+    Ok(())
+}
+
+fn set_keepcaps(on: bool) -> Result<()> {
+    // SAFETY: prctl with integer arguments.
+    if unsafe { libc::prctl(libc::PR_SET_KEEPCAPS, on as libc::c_ulong, 0, 0, 0) } != 0 {
+        return Err(Error::sys(
+            "prctl(PR_SET_KEEPCAPS)",
+            "",
+            nix::errno::Errno::last(),
+        ));
+    }
+    Ok(())
+}
+
+fn chdir(cwd: &Path) -> Result<()> {
+    nix::unistd::chdir(cwd)
+        .map_err(|e| Error::config("process.cwd", format!("chdir {}: {e}", cwd.display())))?;
+    // A cwd reached through a leaked fd lies outside the root; getcwd then
+    // fails or says "(unreachable)" (CVE-2024-21626).
+    match nix::unistd::getcwd() {
+        Ok(p) if p.starts_with("/") => Ok(()),
+        _ => Err(Error::config(
+            "process.cwd",
+            format!("{} is outside the container's root", cwd.display()),
+        )),
+    }
+}
+
+const DEFAULT_PATH: &str = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
+
+/// args[0] as execve will find it, looked up in the process's PATH.
+fn find_executable(p: &Process) -> Result<CString> {
+    let arg0 = p
+        .args()
+        .as_ref()
+        .and_then(|a| a.first())
+        .ok_or_else(|| Error::config("process.args", "must not be empty"))?;
+    let candidates: Vec<PathBuf> = if arg0.contains('/') {
+        vec![PathBuf::from(arg0)]
+    } else {
+        let path = p
+            .env()
+            .iter()
+            .flatten()
+            .find_map(|e| e.strip_prefix("PATH="))
+            .unwrap_or(DEFAULT_PATH);
+        path.split(':')
+            .map(|d| Path::new(if d.is_empty() { "." } else { d }).join(arg0))
+            .collect()
+    };
+    for c in &candidates {
+        if nix::unistd::access(c, nix::unistd::AccessFlags::X_OK).is_ok() && !c.is_dir() {
+            return CString::new(c.as_os_str().as_encoded_bytes())
+                .map_err(|_| Error::config("process.args[0]", "contains a NUL byte"));
+        }
+    }
+    Err(Error::config(
+        "process.args[0]",
+        format!("{arg0:?}: executable file not found in $PATH"),
+    ))
+}
+
+fn exec(exe: &CString, p: &Process) -> Result<Infallible> {
+    let to_c = |s: &String| {
+        CString::new(s.as_bytes())
+            .map_err(|_| Error::config("process", format!("{s:?} contains a NUL byte")))
+    };
+    let args = p
+        .args()
+        .iter()
+        .flatten()
+        .map(to_c)
+        .collect::<Result<Vec<_>>>()?;
+    let env = p
+        .env()
+        .iter()
+        .flatten()
+        .map(to_c)
+        .collect::<Result<Vec<_>>>()?;
+    let e = nix::unistd::execve(exe, &args, &env).unwrap_err();
+    Err(Error::sys("execve", exe.to_string_lossy(), e))
+}
