@@ -86,7 +86,7 @@ fn main() -> ExitCode {
         }
     );
 
-    let results: Arc<Mutex<Vec<(&'static str, &'static str, Verdict, String)>>> = Arc::default();
+    let results: Arc<Mutex<Vec<Record>>> = Arc::default();
     let trials = all_cases()
         .into_iter()
         .map(|c| {
