@@ -81,3 +81,14 @@ fn status_pid(s: &WaitStatus) -> Option<Pid> {
         _ => s.pid(),
     }
 }
+
+/// `Command::output` for a child the reaper must leave alone.
+pub fn output(cmd: &mut Command) -> std::io::Result<std::process::Output> {
+    cmd.stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped());
+    let child = spawn(cmd)?;
+    let pid = child.id();
+    let out = child.wait_with_output();
+    release(pid);
+    out
+}

@@ -101,10 +101,7 @@ pub fn binary() -> PathBuf {
 pub fn version() -> &'static str {
     static V: OnceLock<String> = OnceLock::new();
     V.get_or_init(|| {
-        Command::new(binary())
-            .arg("--version")
-            .stdin(Stdio::null())
-            .output()
+        reaper::output(Command::new(binary()).arg("--version").stdin(Stdio::null()))
             .map(|o| {
                 String::from_utf8_lossy(&o.stdout)
                     .lines()
