@@ -136,6 +136,9 @@ mod tests {
     #[test]
     fn syntax_errors_say_where() {
         let err = parse(b"{\"ociVersion\": ").unwrap_err().to_string();
-        assert!(err.starts_with("ociVersion: EOF while parsing a value at line 1"), "{err}");
+        assert!(
+            err.starts_with("ociVersion: EOF while parsing a value at line 1"),
+            "{err}"
+        );
     }
 }

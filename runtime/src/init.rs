@@ -23,7 +23,9 @@ pub struct Init<'a> {
     pub bundle: &'a Path,
     pub rootfs: &'a Path,
     pub plan: &'a Plan,
-    pub exec_fifo: PathBuf,
+    /// O_PATH fd of the exec fifo, opened by the runtime: a user-namespaced
+    /// init may not be able to traverse the state directory.
+    pub exec_fifo: OwnedFd,
     pub console_socket: Option<OwnedFd>,
     pub preserve_fds: u32,
     pub no_pivot: bool,
@@ -77,9 +79,6 @@ impl Init<'_> {
             netns: self.plan.creates(Ns::Network) || self.plan.joins(Ns::Network),
         };
         rootfs.prepare()?;
-        // Opened before pivot_root, reopened for writing after it: the
-        // fifo lives in the runtime's state directory, outside the rootfs.
-        let fifo = open_path(&self.exec_fifo)?;
         chan.send(&Msg::MountsReady)?;
         chan.expect(Msg::HooksDone)?;
         hooks::run(
@@ -88,9 +87,10 @@ impl Init<'_> {
             state_json.as_bytes(),
         )?;
         rootfs.enter(self.no_pivot)?;
-        rootfs.finish()?;
         self.set_uts()?;
+        // Before readonlyPaths makes /proc/sys read-only (runc's order).
         self.set_sysctl()?;
+        rootfs.finish()?;
         if process.terminal().unwrap_or(false) {
             let socket = self
                 .console_socket
@@ -117,7 +117,7 @@ impl Init<'_> {
         chan.send(&Msg::Created)?;
         *created = true;
 
-        wait_for_start(&fifo)?;
+        wait_for_start(&self.exec_fifo)?;
         hooks::run(
             hooks::START_CONTAINER,
             hooks::of_kind(self.spec.hooks().as_ref(), hooks::START_CONTAINER),
@@ -226,13 +226,6 @@ fn wait_for_go(chan: &Channel) -> Result<String> {
             "runtime exited before the container was set up".into(),
         )),
     }
-}
-
-fn open_path(path: &Path) -> Result<OwnedFd> {
-    let fd = nix::fcntl::open(path, OFlag::O_PATH | OFlag::O_CLOEXEC, Mode::empty())
-        .map_err(|e| Error::sys("open", path.display(), e))?;
-    // SAFETY: fresh fd from open(2), owned by nobody else.
-    Ok(unsafe { std::os::fd::FromRawFd::from_raw_fd(fd) })
 }
 
 /// Block until `start` opens the exec fifo, then tell it we go on. The

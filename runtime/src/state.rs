@@ -232,7 +232,9 @@ fn with_status(mut state: State, dir: &Path) -> State {
         Status::Stopped
     } else if dir.join(EXEC_FIFO).exists() {
         Status::Created
-    } else if crate::cgroups::Cgroup::open(&state.cgroup).is_ok_and(|c| c.is_frozen()) {
+    } else if crate::cgroups::Cgroup::open(&state.cgroup)
+        .is_ok_and(|c| c.is_frozen().unwrap_or(false))
+    {
         Status::Paused
     } else {
         Status::Running

@@ -63,6 +63,15 @@ fn build(g: &Global, opts: &CreateOpts, bundle: &Bundle, cleanup: &mut Cleanup) 
     let fifo = dir.exec_fifo();
     nix::unistd::mkfifo(&fifo, Mode::from_bits_truncate(0o622))
         .map_err(|e| Error::sys("mkfifo", fifo.display(), e))?;
+    // Writable by an init whose root is mapped to another host uid; the
+    // umask must not take that away.
+    nix::sys::stat::fchmodat(
+        None,
+        &fifo,
+        Mode::from_bits_truncate(0o622),
+        nix::sys::stat::FchmodatFlags::FollowSymlink,
+    )
+    .map_err(|e| Error::sys("chmod", fifo.display(), e))?;
     let console = opts
         .console_socket
         .as_deref()
@@ -79,7 +88,7 @@ fn build(g: &Global, opts: &CreateOpts, bundle: &Bundle, cleanup: &mut Cleanup) 
         bundle: &bundle.dir,
         rootfs: &bundle.rootfs,
         plan: &plan,
-        exec_fifo: fifo,
+        exec_fifo: open_path(&fifo)?,
         console_socket: console,
         preserve_fds: opts.preserve_fds,
         no_pivot: opts.no_pivot,
@@ -127,6 +136,17 @@ fn build(g: &Global, opts: &CreateOpts, bundle: &Bundle, cleanup: &mut Cleanup) 
         write_pid_file(p, pid)?;
     }
     Ok(state)
+}
+
+fn open_path(path: &Path) -> Result<OwnedFd> {
+    let fd = nix::fcntl::open(
+        path,
+        nix::fcntl::OFlag::O_PATH | nix::fcntl::OFlag::O_CLOEXEC,
+        Mode::empty(),
+    )
+    .map_err(|e| Error::sys("open", path.display(), e))?;
+    // SAFETY: fresh fd from open(2), owned by nobody else.
+    Ok(unsafe { std::os::fd::FromRawFd::from_raw_fd(fd) })
 }
 
 fn connect_console(path: &Path) -> Result<OwnedFd> {

@@ -31,8 +31,16 @@ pub fn open(root: &OwnedFd, path: &Path) -> nix::Result<OwnedFd> {
 }
 
 /// Open `path` below `root`, creating what is missing: directories for
-/// every component, and the last one as `kind`.
+/// every component, and the last one as `kind`. A dangling symlink on the
+/// way is followed inside the root and its target created there.
 pub fn open_or_create(root: &OwnedFd, path: &Path, kind: Kind) -> Result<OwnedFd> {
+    create_in_root(root, path, kind, 0)
+}
+
+/// Symlinks followed before giving up, as the kernel's MAXSYMLINKS.
+const MAX_LINKS: usize = 40;
+
+fn create_in_root(root: &OwnedFd, path: &Path, kind: Kind, links: usize) -> Result<OwnedFd> {
     match open(root, path) {
         Ok(fd) => return Ok(fd),
         Err(Errno::ENOENT) => {}
@@ -43,6 +51,7 @@ pub fn open_or_create(root: &OwnedFd, path: &Path, kind: Kind) -> Result<OwnedFd
     let mut parent = root.try_clone().map_err(|e| Error::io("dup", path, e))?;
     let mut prefix = PathBuf::new();
     for (i, c) in comps.iter().enumerate() {
+        let parent_prefix = prefix.clone();
         prefix.push(c);
         let last = i + 1 == comps.len();
         match open(root, &prefix) {
@@ -54,6 +63,23 @@ pub fn open_or_create(root: &OwnedFd, path: &Path, kind: Kind) -> Result<OwnedFd
             Err(e) => return Err(Error::sys("openat2", prefix.display(), e)),
         }
         let name = c.as_os_str();
+        if let Ok(target) = nix::fcntl::readlinkat(Some(parent.as_raw_fd()), name) {
+            if links >= MAX_LINKS {
+                return Err(Error::sys("openat2", path.display(), Errno::ELOOP));
+            }
+            // Resolve the link's target as the kernel would with the
+            // rootfs as `/`, then continue with the rest of the path.
+            let target = Path::new(&target);
+            let mut next = if target.is_absolute() {
+                target.to_path_buf()
+            } else {
+                Path::new("/").join(&parent_prefix).join(target)
+            };
+            for rest in &comps[i + 1..] {
+                next.push(rest);
+            }
+            return create_in_root(root, &next, kind, links + 1);
+        }
         if last && kind == Kind::File {
             let fd = nix::fcntl::openat(
                 Some(parent.as_raw_fd()),
