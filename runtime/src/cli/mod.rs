@@ -19,9 +19,10 @@ use berth::container::Global;
 #[derive(Parser, Debug)]
 #[command(name = "berth", version, about = "A low-level OCI container runtime", long_version = concat!(env!("CARGO_PKG_VERSION"), "\nspec: 1.3.0\nruntime: berth"))]
 pub struct Cli {
-    /// Directory for container state
-    #[arg(long, global = true, default_value = "/run/berth")]
-    pub root: PathBuf,
+    /// Directory for container state [default: /run/berth, or
+    /// $XDG_RUNTIME_DIR/berth when not root]
+    #[arg(long, global = true)]
+    pub root: Option<PathBuf>,
     /// Write the runtime's log to this file
     #[arg(long, global = true)]
     pub log: Option<PathBuf>,

@@ -20,8 +20,12 @@ pub fn kill(g: &Global, id: &str, signal: Signal, all: bool) -> Result<()> {
         });
     }
     if all {
-        let cg = Cgroup::open(&state.cgroup)?;
-        for pid in cg.pids()? {
+        let Some(record) = &state.cgroup else {
+            return Err(Error::Other(format!(
+                "container {id} has no cgroup: --all cannot find its processes"
+            )));
+        };
+        for pid in Cgroup::open(record)?.pids()? {
             // A process may exit between listing and signalling.
             let _ = nix::sys::signal::kill(pid, signal);
         }
@@ -49,14 +53,14 @@ pub fn parse_signal(s: &str) -> Result<Signal> {
 }
 
 /// Kill everything in the container and wait until the init is gone.
-pub fn kill_all_and_wait(state: &crate::state::State, cg: &Cgroup) -> Result<()> {
+pub fn kill_all_and_wait(state: &crate::state::State, cg: Option<&Cgroup>) -> Result<()> {
     let pidfd = crate::sys::pidfd_open(state.pid).ok();
     if state.init_alive() {
         if let Some(fd) = &pidfd {
             let _ = crate::sys::pidfd_send_signal(fd, Signal::SIGKILL as i32);
         }
     }
-    for pid in cg.pids().unwrap_or_default() {
+    for pid in cg.and_then(|c| c.pids().ok()).unwrap_or_default() {
         let _ = nix::sys::signal::kill(pid, Signal::SIGKILL);
     }
     if let Some(fd) = pidfd {
