@@ -66,10 +66,21 @@ pub enum Command {
     Delete(delete::Args),
 }
 
+/// runc's rule: root uses /run; a rootless user its own runtime dir.
+fn default_root() -> PathBuf {
+    if nix::unistd::geteuid().is_root() {
+        return PathBuf::from("/run/berth");
+    }
+    match std::env::var_os("XDG_RUNTIME_DIR").filter(|d| !d.is_empty()) {
+        Some(d) => PathBuf::from(d).join("berth"),
+        None => std::env::temp_dir().join(format!("berth-{}", nix::unistd::geteuid())),
+    }
+}
+
 impl Cli {
     pub fn global(&self) -> Global {
         Global {
-            root: self.root.clone(),
+            root: self.root.clone().unwrap_or_else(default_root),
             systemd_cgroup: self.systemd_cgroup,
         }
     }

@@ -19,6 +19,12 @@ pub fn kill(g: &Global, id: &str, signal: Signal, all: bool) -> Result<()> {
             op: "kill",
         });
     }
+    // Through a pidfd, opened first: the pid cannot be reused between the
+    // status check and the signal.
+    let pidfd = crate::sys::pidfd_open(state.pid)
+        .map_err(|e| Error::io("pidfd_open", format!("pid {}", state.pid), e))?;
+    crate::sys::pidfd_send_signal(&pidfd, signal as i32)
+        .map_err(|e| Error::sys("pidfd_send_signal", format!("pid {}", state.pid), e))?;
     if all {
         let Some(record) = &state.cgroup else {
             return Err(Error::Other(format!(
@@ -30,11 +36,7 @@ pub fn kill(g: &Global, id: &str, signal: Signal, all: bool) -> Result<()> {
             let _ = nix::sys::signal::kill(pid, signal);
         }
     }
-    // Through a pidfd: the pid cannot be reused between check and signal.
-    let pidfd = crate::sys::pidfd_open(state.pid)
-        .map_err(|e| Error::io("pidfd_open", format!("pid {}", state.pid), e))?;
-    crate::sys::pidfd_send_signal(&pidfd, signal as i32)
-        .map_err(|e| Error::sys("pidfd_send_signal", format!("pid {}", state.pid), e))
+    Ok(())
 }
 
 /// Parse `KILL`, `SIGKILL`, `9`, case-insensitively.
