@@ -3,20 +3,20 @@
 //! the kernel need.
 
 use std::convert::Infallible;
-use std::ffi::CString;
 use std::os::fd::{AsRawFd, OwnedFd};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use nix::fcntl::OFlag;
 use nix::sched::{unshare, CloneFlags};
 use nix::sys::stat::Mode;
-use oci_spec::runtime::{LinuxNamespaceType as Ns, Process, Spec};
+use oci_spec::runtime::{LinuxNamespaceType as Ns, Spec};
 
 use crate::error::{Error, Result};
+use crate::finalize::Finalize;
 use crate::namespaces::Plan;
 use crate::rootfs::Rootfs;
 use crate::sync::{Channel, Msg};
-use crate::{capabilities, hooks, identity, seccomp};
+use crate::{hooks, identity};
 
 pub struct Init<'a> {
     pub spec: &'a Spec,
@@ -75,7 +75,7 @@ impl Init<'_> {
             spec: self.spec,
             path: self.rootfs,
             bundle: self.bundle,
-            userns: self.plan.creates(Ns::User) || self.plan.joins(Ns::User),
+            userns: self.userns(),
             netns: self.plan.creates(Ns::Network) || self.plan.joins(Ns::Network),
         };
         rootfs.prepare()?;
@@ -103,17 +103,12 @@ impl Init<'_> {
         }
         identity::set_rlimits(process.rlimits().as_deref().unwrap_or(&[]))?;
         identity::set_oom_score_adj(process.oom_score_adj())?;
-        let caps = capabilities::from_spec(process.capabilities().as_ref())?;
-        let filter = match self
+        let seccomp = self
             .spec
             .linux()
             .as_ref()
-            .and_then(|l| l.seccomp().as_ref())
-        {
-            Some(s) => Some(seccomp::compile(s)?),
-            None => None,
-        };
-        let exe = find_executable(process)?;
+            .and_then(|l| l.seccomp().as_ref());
+        let last = Finalize::prepare(process, seccomp, self.userns(), self.preserve_fds)?;
         chan.send(&Msg::Created)?;
         *created = true;
 
@@ -123,43 +118,11 @@ impl Init<'_> {
             hooks::of_kind(self.spec.hooks().as_ref(), hooks::START_CONTAINER),
             state_json.as_bytes(),
         )?;
-        let nnp = process.no_new_privileges().unwrap_or(false);
-        if let Some(c) = &caps {
-            capabilities::drop_bounding(c)?;
-        }
-        // Without no_new_privs, loading a filter needs CAP_SYS_ADMIN, which
-        // the user switch may take away: load it now (runc does the same).
-        if !nnp {
-            if let Some(f) = &filter {
-                seccomp::install(f)?;
-            }
-        }
-        set_keepcaps(true)?;
-        chdir(process.cwd())?;
-        identity::switch_user(
-            process,
-            self.plan.creates(Ns::User) || self.plan.joins(Ns::User),
-        )?;
-        set_keepcaps(false)?;
-        if let Some(c) = &caps {
-            capabilities::apply(c)?;
-        }
-        if nnp {
-            // SAFETY: prctl with integer arguments.
-            if unsafe { libc::prctl(libc::PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) } != 0 {
-                return Err(Error::sys(
-                    "prctl(PR_SET_NO_NEW_PRIVS)",
-                    "",
-                    nix::errno::Errno::last(),
-                ));
-            }
-            if let Some(f) = &filter {
-                seccomp::install(f)?;
-            }
-        }
-        crate::sys::cloexec_from(3 + self.preserve_fds)
-            .map_err(|e| Error::sys("close_range", "fds", e))?;
-        exec(&exe, process)
+        last.exec()
+    }
+
+    fn userns(&self) -> bool {
+        self.plan.creates(Ns::User) || self.plan.joins(Ns::User)
     }
 
     fn enter_namespaces(&self) -> Result<()> {
@@ -244,85 +207,4 @@ fn wait_for_start(fifo: &OwnedFd) -> Result<()> {
     // Kept open until execve closes it.
     std::mem::forget(w);
     Ok(())
-}
-
-fn set_keepcaps(on: bool) -> Result<()> {
-    // SAFETY: prctl with integer arguments.
-    if unsafe { libc::prctl(libc::PR_SET_KEEPCAPS, on as libc::c_ulong, 0, 0, 0) } != 0 {
-        return Err(Error::sys(
-            "prctl(PR_SET_KEEPCAPS)",
-            "",
-            nix::errno::Errno::last(),
-        ));
-    }
-    Ok(())
-}
-
-fn chdir(cwd: &Path) -> Result<()> {
-    nix::unistd::chdir(cwd)
-        .map_err(|e| Error::config("process.cwd", format!("chdir {}: {e}", cwd.display())))?;
-    // A cwd reached through a leaked fd lies outside the root; getcwd then
-    // fails or says "(unreachable)" (CVE-2024-21626).
-    match nix::unistd::getcwd() {
-        Ok(p) if p.starts_with("/") => Ok(()),
-        _ => Err(Error::config(
-            "process.cwd",
-            format!("{} is outside the container's root", cwd.display()),
-        )),
-    }
-}
-
-const DEFAULT_PATH: &str = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
-
-/// args[0] as execve will find it, looked up in the process's PATH.
-fn find_executable(p: &Process) -> Result<CString> {
-    let arg0 = p
-        .args()
-        .as_ref()
-        .and_then(|a| a.first())
-        .ok_or_else(|| Error::config("process.args", "must not be empty"))?;
-    let candidates: Vec<PathBuf> = if arg0.contains('/') {
-        vec![PathBuf::from(arg0)]
-    } else {
-        let path = p
-            .env()
-            .iter()
-            .flatten()
-            .find_map(|e| e.strip_prefix("PATH="))
-            .unwrap_or(DEFAULT_PATH);
-        path.split(':')
-            .map(|d| Path::new(if d.is_empty() { "." } else { d }).join(arg0))
-            .collect()
-    };
-    for c in &candidates {
-        if nix::unistd::access(c, nix::unistd::AccessFlags::X_OK).is_ok() && !c.is_dir() {
-            return CString::new(c.as_os_str().as_encoded_bytes())
-                .map_err(|_| Error::config("process.args[0]", "contains a NUL byte"));
-        }
-    }
-    Err(Error::config(
-        "process.args[0]",
-        format!("{arg0:?}: executable file not found in $PATH"),
-    ))
-}
-
-fn exec(exe: &CString, p: &Process) -> Result<Infallible> {
-    let to_c = |s: &String| {
-        CString::new(s.as_bytes())
-            .map_err(|_| Error::config("process", format!("{s:?} contains a NUL byte")))
-    };
-    let args = p
-        .args()
-        .iter()
-        .flatten()
-        .map(to_c)
-        .collect::<Result<Vec<_>>>()?;
-    let env = p
-        .env()
-        .iter()
-        .flatten()
-        .map(to_c)
-        .collect::<Result<Vec<_>>>()?;
-    let e = nix::unistd::execve(exe, &args, &env).unwrap_err();
-    Err(Error::sys("execve", exe.to_string_lossy(), e))
 }

@@ -14,6 +14,7 @@ pub mod cgroups;
 pub mod config;
 pub mod container;
 pub mod error;
+pub mod finalize;
 pub mod hooks;
 pub mod identity;
 pub mod init;
