@@ -21,6 +21,7 @@ pub mod init;
 pub mod log;
 pub mod namespaces;
 pub mod process;
+pub mod procfs;
 pub mod rootfs;
 pub mod seccomp;
 pub mod state;
