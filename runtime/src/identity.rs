@@ -56,7 +56,7 @@ pub fn set_rlimits(limits: &[PosixRlimit]) -> Result<()> {
             let e = std::io::Error::last_os_error();
             return Err(Error::config(
                 format!("process.rlimits[{i}]"),
-                format!("setrlimit {:?}: {e}", l.typ()),
+                format!("setrlimit {}: {e}", l.typ()),
             ));
         }
     }
