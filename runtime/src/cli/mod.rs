@@ -1,0 +1,101 @@
+//! The runc-compatible command line. Each subcommand is a small file that
+//! turns flags into a call of the library; errors become one log line and
+//! exit status 1 in main.
+
+mod create;
+mod delete;
+mod kill;
+mod list;
+mod run;
+mod start;
+mod state;
+
+use std::path::PathBuf;
+
+use clap::{Parser, Subcommand, ValueEnum};
+
+use berth::container::Global;
+
+#[derive(Parser, Debug)]
+#[command(name = "berth", version, about = "A low-level OCI container runtime", long_version = concat!(env!("CARGO_PKG_VERSION"), "\nspec: 1.3.0\nruntime: berth"))]
+pub struct Cli {
+    /// Directory for container state [default: /run/berth, or
+    /// $XDG_RUNTIME_DIR/berth when not root]
+    #[arg(long, global = true)]
+    pub root: Option<PathBuf>,
+    /// Write the runtime's log to this file
+    #[arg(long, global = true)]
+    pub log: Option<PathBuf>,
+    /// Log format
+    #[arg(long, global = true, value_enum, default_value = "text")]
+    pub log_format: LogFormat,
+    /// Log debug messages
+    #[arg(long, global = true)]
+    pub debug: bool,
+    /// Manage cgroups through systemd
+    #[arg(long, global = true)]
+    pub systemd_cgroup: bool,
+    /// Accepted for runc compatibility (rootless mode is detected)
+    #[arg(long, global = true, hide = true)]
+    pub rootless: Option<String>,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub enum LogFormat {
+    Text,
+    Json,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum Command {
+    /// Create a container (its process waits for `start`)
+    Create(create::Args),
+    /// Start the user process of a created container
+    Start(start::Args),
+    /// Create and start a container
+    Run(run::Args),
+    /// Print a container's state as JSON
+    State(state::Args),
+    /// List containers
+    List(list::Args),
+    /// Send a signal to a container
+    Kill(kill::Args),
+    /// Delete a container
+    Delete(delete::Args),
+}
+
+/// runc's rule: root uses /run; a rootless user its own runtime dir.
+fn default_root() -> PathBuf {
+    if nix::unistd::geteuid().is_root() {
+        return PathBuf::from("/run/berth");
+    }
+    match std::env::var_os("XDG_RUNTIME_DIR").filter(|d| !d.is_empty()) {
+        Some(d) => PathBuf::from(d).join("berth"),
+        None => std::env::temp_dir().join(format!("berth-{}", nix::unistd::geteuid())),
+    }
+}
+
+impl Cli {
+    pub fn global(&self) -> Global {
+        Global {
+            root: self.root.clone().unwrap_or_else(default_root),
+            systemd_cgroup: self.systemd_cgroup,
+        }
+    }
+
+    /// Run the subcommand; the exit status on success.
+    pub fn dispatch(self) -> anyhow::Result<i32> {
+        let g = self.global();
+        match self.command {
+            Command::Create(a) => create::run(&g, a),
+            Command::Start(a) => start::run(&g, a),
+            Command::Run(a) => run::run(&g, a),
+            Command::State(a) => state::run(&g, a),
+            Command::List(a) => list::run(&g, a),
+            Command::Kill(a) => kill::run(&g, a),
+            Command::Delete(a) => delete::run(&g, a),
+        }
+    }
+}
