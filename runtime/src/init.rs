@@ -69,6 +69,7 @@ impl Init<'_> {
         self.enter_namespaces()?;
         // Before the rootfs can redirect /proc (see procfs.rs).
         let proc = ProcFs::open()?;
+        let labels = crate::lsm::Labels::from_spec(self.spec)?;
         if !self.no_new_keyring {
             // Kernels without keyrings, or seccomp profiles of the caller
             // that deny keyctl, are not a reason to fail (runc ignores them).
@@ -126,6 +127,9 @@ impl Init<'_> {
             hooks::of_kind(self.spec.hooks().as_ref(), hooks::START_CONTAINER),
             state_json.as_bytes(),
         )?;
+        // While the init may still change its own labels: before the user
+        // switch, the capability drop and no_new_privs (as runc).
+        labels.apply(&proc)?;
         let nnp = process.no_new_privileges().unwrap_or(false);
         if let Some(c) = &caps {
             capabilities::drop_bounding(c)?;

@@ -23,6 +23,8 @@ use crate::sync::{self, Channel, Msg};
 /// gets the init's pid and its end of the channel.
 #[allow(unreachable_code)]
 pub fn spawn(plan: &Plan, init: impl FnOnce(Channel) -> Infallible) -> Result<(Pid, Channel)> {
+    // Before anything enters the container: see selfexe.rs.
+    crate::selfexe::protect()?;
     let (parent, child) = sync::pair()?;
     if !plan.needs_intermediate() {
         let flags = plan.clone_flags().bits();
