@@ -96,3 +96,13 @@ pub fn apply(sets: &Sets) -> Result<()> {
     }
     Ok(())
 }
+
+/// Without `process.capabilities` the process keeps root's sets, but never
+/// inheritable or ambient capabilities nobody asked for: whatever the
+/// caller of the runtime had there would otherwise pass into every program
+/// the container execs (CVE-2022-29162).
+pub fn clear_inherited() -> Result<()> {
+    caps::clear(None, CapSet::Ambient).map_err(|e| Error::Other(format!("clear ambient: {e}")))?;
+    caps::clear(None, CapSet::Inheritable)
+        .map_err(|e| Error::Other(format!("clear inheritable: {e}")))
+}

@@ -66,9 +66,13 @@ impl Init<'_> {
             .as_ref()
             .ok_or_else(|| Error::config("process", "required"))?;
         let state_json = wait_for_go(chan)?;
+        // Idempotent; needed here when a rootless runtime had to leave the
+        // clone dumpable to write its id maps (process::spawn).
+        crate::selfexe::protect()?;
         self.enter_namespaces()?;
         // Before the rootfs can redirect /proc (see procfs.rs).
         let proc = ProcFs::open()?;
+        let labels = crate::lsm::Labels::from_spec(self.spec)?;
         if !self.no_new_keyring {
             // Kernels without keyrings, or seccomp profiles of the caller
             // that deny keyctl, are not a reason to fail (runc ignores them).
@@ -121,6 +125,9 @@ impl Init<'_> {
             hooks::of_kind(self.spec.hooks().as_ref(), hooks::START_CONTAINER),
             state_json.as_bytes(),
         )?;
+        // While the init may still change its own labels: before the user
+        // switch, the capability drop and no_new_privs (as runc).
+        labels.apply(&proc)?;
         last.exec()
     }
 
