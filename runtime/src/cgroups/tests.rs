@@ -569,3 +569,59 @@ fn systemd_without_systemd_is_a_clear_error() {
         .expect("no systemd here: must fail");
     assert!(e.to_string().starts_with("--systemd-cgroup: "), "{e}");
 }
+
+#[test]
+fn cpu_burst_idle_realtime_and_memory_knobs() {
+    let f = create(
+        "knobs",
+        serde_json::json!({
+            "cpu": {"quota": 50000, "period": 100000, "burst": 20000, "idle": 1},
+        }),
+    );
+    assert_eq!(
+        f.read(("cpu", "cpu.cfs_burst_us"), "cpu.max.burst"),
+        "20000"
+    );
+    assert_eq!(f.read(("cpu", "cpu.idle"), "cpu.idle"), "1");
+    if f.cg.is_v2() {
+        let e = Cgroup::create(
+            &spec("rt", serde_json::json!({"cpu": {"realtimeRuntime": 1000}})),
+            "rt",
+            false,
+        )
+        .err()
+        .expect("realtime on v2 must be refused");
+        assert!(
+            e.to_string()
+                .starts_with("linux.resources.cpu.realtimeRuntime: "),
+            "{e}"
+        );
+        assert_eq!(dirs_exist("rt"), Vec::<PathBuf>::new());
+        return;
+    }
+    let g = create(
+        "v1mem",
+        serde_json::json!({
+            "cpu": {"realtimePeriod": 1000000, "realtimeRuntime": 1000},
+            "memory": {"limit": 33554432, "swappiness": 10, "disableOOMKiller": true},
+        }),
+    );
+    assert_eq!(g.read(("cpu", "cpu.rt_runtime_us"), ""), "1000");
+    assert_eq!(g.read(("cpu", "cpu.rt_period_us"), ""), "1000000");
+    assert_eq!(g.read(("memory", "memory.swappiness"), ""), "10");
+    assert!(g
+        .read(("memory", "memory.oom_control"), "")
+        .contains("oom_kill_disable 1"));
+}
+
+#[test]
+fn rdma_is_written_by_berth_or_named() {
+    // No RDMA hardware here or in the microVM: v2 has the controller and the
+    // kernel refuses the unknown device; this v1 host has no rdma hierarchy.
+    let r = serde_json::json!({"rdma": {"mlx5_0": {"hcaHandles": 3, "hcaObjects": 100}}});
+    let e = Cgroup::create(&spec("rdma", r), "rdma", false)
+        .err()
+        .expect("no rdma device: must fail");
+    assert!(e.to_string().starts_with("linux.resources.rdma"), "{e}");
+    assert_eq!(dirs_exist("rdma"), Vec::<PathBuf>::new());
+}
