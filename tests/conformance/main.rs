@@ -13,6 +13,7 @@ use berth_tests::Runtime;
 use libtest_mimic::{Arguments, Completion, Failed, Trial};
 
 mod bad_input;
+mod cgroups;
 mod common;
 mod hooks;
 mod lifecycle;
@@ -62,6 +63,7 @@ fn all_cases() -> Vec<Case> {
     v.extend(hooks::cases());
     v.extend(bad_input::cases());
     v.extend(rootless::cases());
+    v.extend(cgroups::cases());
     v
 }
 

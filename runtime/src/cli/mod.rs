@@ -2,13 +2,19 @@
 //! turns flags into a call of the library; errors become one log line and
 //! exit status 1 in main.
 
+mod cgroup_cmd;
 mod create;
 mod delete;
+mod events;
 mod kill;
 mod list;
+mod pause;
+mod ps;
+mod resume;
 mod run;
 mod start;
 mod state;
+mod update;
 
 use std::path::PathBuf;
 
@@ -64,6 +70,16 @@ pub enum Command {
     Kill(kill::Args),
     /// Delete a container
     Delete(delete::Args),
+    /// Change a container's resource limits
+    Update(update::Args),
+    /// Freeze every process of a container
+    Pause(pause::Args),
+    /// Thaw a paused container
+    Resume(resume::Args),
+    /// List a container's processes
+    Ps(ps::Args),
+    /// Stream a container's stats and OOM events as JSON
+    Events(events::Args),
 }
 
 /// runc's rule: root uses /run; a rootless user its own runtime dir.
@@ -96,6 +112,11 @@ impl Cli {
             Command::List(a) => list::run(&g, a),
             Command::Kill(a) => kill::run(&g, a),
             Command::Delete(a) => delete::run(&g, a),
+            Command::Update(a) => update::run(&g, a),
+            Command::Pause(a) => pause::run(&g, a),
+            Command::Resume(a) => resume::run(&g, a),
+            Command::Ps(a) => ps::run(&g, a),
+            Command::Events(a) => events::run(&g, a),
         }
     }
 }
