@@ -4,6 +4,7 @@
 
 mod create;
 mod delete;
+mod exec;
 mod kill;
 mod list;
 mod run;
@@ -63,6 +64,8 @@ pub enum Command {
     Kill(kill::Args),
     /// Delete a container
     Delete(delete::Args),
+    /// Run a new process inside a container
+    Exec(exec::Args),
 }
 
 impl Cli {
@@ -84,6 +87,17 @@ impl Cli {
             Command::List(a) => list::run(&g, a),
             Command::Kill(a) => kill::run(&g, a),
             Command::Delete(a) => delete::run(&g, a),
+            Command::Exec(a) => exec::run(&g, a),
         }
+    }
+}
+
+/// berth's exit status for an error, as runc's: 255 when `exec` could not
+/// start its process, 1 otherwise.
+pub fn exit_code(e: &anyhow::Error) -> i32 {
+    if e.is::<exec::ExecFailed>() {
+        255
+    } else {
+        1
     }
 }
