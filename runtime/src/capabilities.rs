@@ -15,24 +15,38 @@ pub struct Sets {
     inheritable: CapsHashSet,
     permitted: CapsHashSet,
     ambient: CapsHashSet,
+    supported: CapsHashSet,
 }
 
 /// Translate the config sets; a name the kernel does not know is an error
 /// naming the field.
 pub fn from_spec(c: Option<&LinuxCapabilities>) -> Result<Option<Sets>> {
     let Some(c) = c else { return Ok(None) };
+    let supported = supported();
+    let convert = |field, set| convert(field, set, &supported);
     Ok(Some(Sets {
         bounding: convert("process.capabilities.bounding", c.bounding())?,
         effective: convert("process.capabilities.effective", c.effective())?,
         inheritable: convert("process.capabilities.inheritable", c.inheritable())?,
         permitted: convert("process.capabilities.permitted", c.permitted())?,
         ambient: convert("process.capabilities.ambient", c.ambient())?,
+        supported,
     }))
 }
 
-fn convert(field: &str, set: &Option<Capabilities>) -> Result<CapsHashSet> {
+/// The capabilities this kernel knows: one read of cap_last_cap instead of
+/// a prctl probe per capability.
+fn supported() -> CapsHashSet {
+    caps::runtime::procfs_all_supported(None)
+        .unwrap_or_else(|_| caps::runtime::thread_all_supported())
+}
+
+fn convert(
+    field: &str,
+    set: &Option<Capabilities>,
+    supported: &CapsHashSet,
+) -> Result<CapsHashSet> {
     let mut out = CapsHashSet::new();
-    let supported = caps::runtime::thread_all_supported();
     for (i, cap) in set.iter().flatten().enumerate() {
         let name = format!("CAP_{cap}");
         let c: Capability = name.parse().map_err(|_| {
@@ -52,14 +66,10 @@ fn convert(field: &str, set: &Option<Capabilities>) -> Result<CapsHashSet> {
 /// Shrink the bounding set; needs CAP_SETPCAP, so runs before the user
 /// switch.
 pub fn drop_bounding(sets: &Sets) -> Result<()> {
-    for c in caps::all() {
-        if !sets.bounding.contains(&c) {
-            match caps::drop(None, CapSet::Bounding, c) {
-                Ok(()) => {}
-                // Not supported by this kernel: nothing to drop.
-                Err(_) if !caps::runtime::thread_all_supported().contains(&c) => {}
-                Err(e) => return Err(Error::Other(format!("prctl(PR_CAPBSET_DROP, {c}): {e}"))),
-            }
+    for c in &sets.supported {
+        if !sets.bounding.contains(c) {
+            caps::drop(None, CapSet::Bounding, *c)
+                .map_err(|e| Error::Other(format!("prctl(PR_CAPBSET_DROP, {c}): {e}")))?;
         }
     }
     Ok(())
@@ -85,4 +95,14 @@ pub fn apply(sets: &Sets) -> Result<()> {
         }
     }
     Ok(())
+}
+
+/// Without `process.capabilities` the process keeps root's sets, but never
+/// inheritable or ambient capabilities nobody asked for: whatever the
+/// caller of the runtime had there would otherwise pass into every program
+/// the container execs (CVE-2022-29162).
+pub fn clear_inherited() -> Result<()> {
+    caps::clear(None, CapSet::Ambient).map_err(|e| Error::Other(format!("clear ambient: {e}")))?;
+    caps::clear(None, CapSet::Inheritable)
+        .map_err(|e| Error::Other(format!("clear inheritable: {e}")))
 }

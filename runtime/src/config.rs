@@ -52,10 +52,22 @@ pub fn parse(raw: &[u8]) -> Result<Spec> {
         } else {
             field
         };
-        Error::config(field, inner.to_string())
+        let msg =
+            unknown_capability(&field, &inner.to_string()).unwrap_or_else(|| inner.to_string());
+        Error::config(field, msg)
     })?;
     check_version(spec.version())?;
     Ok(spec)
+}
+
+/// oci-spec's capability deserializer says `no variant for CAP_FOO
+/// (converted to FOO)`; say what is wrong instead.
+fn unknown_capability(field: &str, msg: &str) -> Option<String> {
+    if !field.starts_with("process.capabilities.") {
+        return None;
+    }
+    let name = msg.strip_prefix("no variant for ")?.split(' ').next()?;
+    Some(format!("unknown capability {name}"))
 }
 
 fn check_version(version: &str) -> Result<()> {

@@ -5,7 +5,11 @@
 
 use std::convert::Infallible;
 use std::ffi::CString;
+use std::os::fd::{AsRawFd, OwnedFd};
 use std::path::{Path, PathBuf};
+
+use nix::fcntl::OFlag;
+use nix::sys::stat::Mode;
 
 use oci_spec::runtime::{LinuxSeccomp, Process};
 
@@ -66,8 +70,9 @@ impl<'a> Finalize<'a> {
         chdir(process.cwd())?;
         identity::switch_user(process, self.userns)?;
         set_keepcaps(false)?;
-        if let Some(c) = &self.caps {
-            capabilities::apply(c)?;
+        match &self.caps {
+            Some(c) => capabilities::apply(c)?,
+            None => capabilities::clear_inherited()?,
         }
         if nnp {
             // SAFETY: prctl with integer arguments.
@@ -101,10 +106,37 @@ fn set_keepcaps(on: bool) -> Result<()> {
 }
 
 fn chdir(cwd: &Path) -> Result<()> {
-    nix::unistd::chdir(cwd)
+    // Resolved inside the new root with magic links refused, so neither
+    // `..` nor /proc/self/fd/N (a leaked host directory, CVE-2024-21626)
+    // can take it outside.
+    let root = nix::fcntl::open(
+        "/",
+        OFlag::O_PATH | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC,
+        Mode::empty(),
+    )
+    .map_err(|e| Error::sys("open", "/", e))?;
+    // SAFETY: fresh fd from open(2), owned by nobody else.
+    let root: OwnedFd = unsafe { std::os::fd::FromRawFd::from_raw_fd(root) };
+    let how = nix::fcntl::OpenHow::new()
+        .flags(OFlag::O_PATH | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC)
+        .resolve(
+            nix::fcntl::ResolveFlag::RESOLVE_IN_ROOT
+                | nix::fcntl::ResolveFlag::RESOLVE_NO_MAGICLINKS,
+        );
+    let rel = cwd.strip_prefix("/").unwrap_or(cwd);
+    let rel = if rel.as_os_str().is_empty() {
+        Path::new(".")
+    } else {
+        rel
+    };
+    let dir = nix::fcntl::openat2(root.as_raw_fd(), rel, how)
+        .map_err(|e| Error::config("process.cwd", format!("{}: {e}", cwd.display())))?;
+    // SAFETY: fresh fd from openat2, owned by nobody else.
+    let dir: OwnedFd = unsafe { std::os::fd::FromRawFd::from_raw_fd(dir) };
+    nix::unistd::fchdir(dir.as_raw_fd())
         .map_err(|e| Error::config("process.cwd", format!("chdir {}: {e}", cwd.display())))?;
-    // A cwd reached through a leaked fd lies outside the root; getcwd then
-    // fails or says "(unreachable)" (CVE-2024-21626).
+    // Belt and braces: a cwd outside the root makes getcwd fail or say
+    // "(unreachable)".
     match nix::unistd::getcwd() {
         Ok(p) if p.starts_with("/") => Ok(()),
         _ => Err(Error::config(

@@ -6,6 +6,7 @@ use nix::unistd::{setgroups, setresgid, setresuid, Gid, Uid};
 use oci_spec::runtime::{PosixRlimit, Process};
 
 use crate::error::{Error, Result};
+use crate::procfs::ProcFs;
 
 /// Switch to the configured user and groups. Called with PR_SET_KEEPCAPS
 /// set so the permitted capabilities survive the uid change.
@@ -55,19 +56,21 @@ pub fn set_rlimits(limits: &[PosixRlimit]) -> Result<()> {
             let e = std::io::Error::last_os_error();
             return Err(Error::config(
                 format!("process.rlimits[{i}]"),
-                format!("setrlimit {:?}: {e}", l.typ()),
+                format!("setrlimit {}: {e}", l.typ()),
             ));
         }
     }
     Ok(())
 }
 
-pub fn set_oom_score_adj(adj: Option<i32>) -> Result<()> {
+/// Through the init's private procfs handle, never the container's /proc.
+pub fn set_oom_score_adj(proc: &ProcFs, adj: Option<i32>) -> Result<()> {
     let Some(adj) = adj else { return Ok(()) };
-    std::fs::write("/proc/self/oom_score_adj", adj.to_string()).map_err(|e| {
-        Error::config(
-            "process.oomScoreAdj",
-            format!("write /proc/self/oom_score_adj: {e}"),
-        )
-    })
+    proc.write("self/oom_score_adj", adj.to_string().as_bytes())
+        .map_err(|e| {
+            Error::config(
+                "process.oomScoreAdj",
+                format!("/proc/self/oom_score_adj: {e}"),
+            )
+        })
 }

@@ -14,6 +14,7 @@ use oci_spec::runtime::{LinuxNamespaceType as Ns, Spec};
 use crate::error::{Error, Result};
 use crate::finalize::Finalize;
 use crate::namespaces::Plan;
+use crate::procfs::ProcFs;
 use crate::rootfs::Rootfs;
 use crate::sync::{Channel, Msg};
 use crate::{hooks, identity};
@@ -65,7 +66,13 @@ impl Init<'_> {
             .as_ref()
             .ok_or_else(|| Error::config("process", "required"))?;
         let state_json = wait_for_go(chan)?;
+        // Idempotent; needed here when a rootless runtime had to leave the
+        // clone dumpable to write its id maps (process::spawn).
+        crate::selfexe::protect()?;
         self.enter_namespaces()?;
+        // Before the rootfs can redirect /proc (see procfs.rs).
+        let proc = ProcFs::open()?;
+        let labels = crate::lsm::Labels::from_spec(self.spec)?;
         if !self.no_new_keyring {
             // Kernels without keyrings, or seccomp profiles of the caller
             // that deny keyctl, are not a reason to fail (runc ignores them).
@@ -89,7 +96,7 @@ impl Init<'_> {
         rootfs.enter(self.no_pivot)?;
         self.set_uts()?;
         // Before readonlyPaths makes /proc/sys read-only (runc's order).
-        self.set_sysctl()?;
+        self.set_sysctl(&proc)?;
         rootfs.finish()?;
         if process.terminal().unwrap_or(false) {
             let socket = self
@@ -102,7 +109,7 @@ impl Init<'_> {
             crate::tty::setup_console(socket, size, true)?;
         }
         identity::set_rlimits(process.rlimits().as_deref().unwrap_or(&[]))?;
-        identity::set_oom_score_adj(process.oom_score_adj())?;
+        identity::set_oom_score_adj(&proc, process.oom_score_adj())?;
         let seccomp = self
             .spec
             .linux()
@@ -118,6 +125,9 @@ impl Init<'_> {
             hooks::of_kind(self.spec.hooks().as_ref(), hooks::START_CONTAINER),
             state_json.as_bytes(),
         )?;
+        // While the init may still change its own labels: before the user
+        // switch, the capability drop and no_new_privs (as runc).
+        labels.apply(&proc)?;
         last.exec()
     }
 
@@ -162,18 +172,16 @@ impl Init<'_> {
         Ok(())
     }
 
-    fn set_sysctl(&self) -> Result<()> {
+    fn set_sysctl(&self, proc: &ProcFs) -> Result<()> {
         let Some(sysctl) = self.spec.linux().as_ref().and_then(|l| l.sysctl().as_ref()) else {
             return Ok(());
         };
         for (key, value) in sysctl {
-            if key.contains("..") || key.contains('/') && key.contains('.') {
-                return Err(Error::config(format!("linux.sysctl.{key}"), "invalid key"));
-            }
-            let path = format!("/proc/sys/{}", key.replace('.', "/"));
-            std::fs::write(&path, value).map_err(|e| {
-                Error::config(format!("linux.sysctl.{key}"), format!("write {path}: {e}"))
-            })?;
+            let field = || format!("linux.sysctl.{key}");
+            let rel = crate::procfs::sysctl_path(key)
+                .ok_or_else(|| Error::config(field(), "invalid key"))?;
+            proc.write(&rel, value.as_bytes())
+                .map_err(|e| Error::config(field(), format!("/proc/{rel}: {e}")))?;
         }
         Ok(())
     }

@@ -23,6 +23,15 @@ use crate::sync::{self, Channel, Msg};
 /// gets the init's pid and its end of the channel.
 #[allow(unreachable_code)]
 pub fn spawn(plan: &Plan, init: impl FnOnce(Channel) -> Infallible) -> Result<(Pid, Channel)> {
+    // Before anything enters the container: see selfexe.rs.
+    // A rootless runtime writes the id maps of its child through
+    // /proc/PID/{uid,gid}_map, which become root-owned once the child is
+    // non-dumpable: then the init protects itself after the maps are
+    // written (its first step after `Go`), as runc does.
+    let rootless_maps = !nix::unistd::geteuid().is_root() && plan.creates(Ns::User);
+    if !rootless_maps {
+        crate::selfexe::protect()?;
+    }
     let (parent, child) = sync::pair()?;
     if !plan.needs_intermediate() {
         let flags = plan.clone_flags().bits();

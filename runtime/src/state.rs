@@ -64,7 +64,9 @@ pub struct State {
     pub owner: String,
     /// Start time of the init (ticks since boot): guards against pid reuse.
     pub init_start_time: u64,
-    pub cgroup: CgroupRecord,
+    /// `None` for a rootless container that was not allowed a cgroup.
+    #[serde(default)]
+    pub cgroup: Option<CgroupRecord>,
 }
 
 impl State {
@@ -232,8 +234,11 @@ fn with_status(mut state: State, dir: &Path) -> State {
         Status::Stopped
     } else if dir.join(EXEC_FIFO).exists() {
         Status::Created
-    } else if crate::cgroups::Cgroup::open(&state.cgroup)
-        .is_ok_and(|c| c.is_frozen().unwrap_or(false))
+    } else if state
+        .cgroup
+        .as_ref()
+        .and_then(|r| crate::cgroups::Cgroup::open(r).ok())
+        .is_some_and(|c| c.is_frozen().unwrap_or(false))
     {
         Status::Paused
     } else {

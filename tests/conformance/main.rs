@@ -19,6 +19,7 @@ mod lifecycle;
 mod namespaces;
 mod process;
 mod rootfs;
+mod rootless;
 mod versions;
 
 pub type Outcome = Result<Completion, Failed>;
@@ -60,6 +61,7 @@ fn all_cases() -> Vec<Case> {
     v.extend(process::cases());
     v.extend(hooks::cases());
     v.extend(bad_input::cases());
+    v.extend(rootless::cases());
     v
 }
 

@@ -18,9 +18,9 @@ fn applets() -> Result<&'static [String]> {
     if let Some(a) = APPLETS.get() {
         return Ok(a);
     }
-    let out = std::process::Command::new(busybox()?)
-        .arg("--list")
-        .output()?;
+    // Through the reaper: its thread would otherwise collect this child
+    // before `output` does (ECHILD).
+    let out = crate::reaper::output(std::process::Command::new(busybox()?).arg("--list"))?;
     let list = String::from_utf8_lossy(&out.stdout)
         .lines()
         .filter(|a| !a.is_empty() && *a != "busybox")

@@ -20,9 +20,10 @@ use berth::container::Global;
 #[derive(Parser, Debug)]
 #[command(name = "berth", version, about = "A low-level OCI container runtime", long_version = concat!(env!("CARGO_PKG_VERSION"), "\nspec: 1.3.0\nruntime: berth"))]
 pub struct Cli {
-    /// Directory for container state
-    #[arg(long, global = true, default_value = "/run/berth")]
-    pub root: PathBuf,
+    /// Directory for container state [default: /run/berth, or
+    /// $XDG_RUNTIME_DIR/berth when not root]
+    #[arg(long, global = true)]
+    pub root: Option<PathBuf>,
     /// Write the runtime's log to this file
     #[arg(long, global = true)]
     pub log: Option<PathBuf>,
@@ -68,10 +69,21 @@ pub enum Command {
     Exec(exec::Args),
 }
 
+/// runc's rule: root uses /run; a rootless user its own runtime dir.
+fn default_root() -> PathBuf {
+    if nix::unistd::geteuid().is_root() {
+        return PathBuf::from("/run/berth");
+    }
+    match std::env::var_os("XDG_RUNTIME_DIR").filter(|d| !d.is_empty()) {
+        Some(d) => PathBuf::from(d).join("berth"),
+        None => std::env::temp_dir().join(format!("berth-{}", nix::unistd::geteuid())),
+    }
+}
+
 impl Cli {
     pub fn global(&self) -> Global {
         Global {
-            root: self.root.clone(),
+            root: self.root.clone().unwrap_or_else(default_root),
             systemd_cgroup: self.systemd_cgroup,
         }
     }

@@ -78,9 +78,9 @@ fn build(g: &Global, opts: &CreateOpts, bundle: &Bundle, cleanup: &mut Cleanup) 
         .map(connect_console)
         .transpose()?;
 
-    let cgroup = Cgroup::create(&bundle.spec, &opts.id, g.systemd_cgroup)?;
-    let record = cgroup.record().clone();
-    let cgroup = cleanup.cgroup.insert(cgroup);
+    let cgroup = place_in_cgroup(g, opts, bundle)?;
+    let record = cgroup.as_ref().map(|c| c.record().clone());
+    cleanup.cgroup = cgroup;
 
     let plan = Plan::from_spec(&bundle.spec);
     let init = Init {
@@ -97,7 +97,9 @@ fn build(g: &Global, opts: &CreateOpts, bundle: &Bundle, cleanup: &mut Cleanup) 
     };
     let (pid, chan) = process::spawn(&plan, |chan| crate::init::run(init, chan))?;
     cleanup.init = Some(pid);
-    cgroup.add_task(pid)?;
+    if let Some(cg) = &cleanup.cgroup {
+        cg.add_task(pid)?;
+    }
 
     let mut state = State {
         oci_version: OCI_VERSION.into(),
@@ -136,6 +138,35 @@ fn build(g: &Global, opts: &CreateOpts, bundle: &Bundle, cleanup: &mut Cleanup) 
         write_pid_file(p, pid)?;
     }
     Ok(state)
+}
+
+/// The container's cgroup. Rootless (not root on the host) and without
+/// `linux.resources`, a cgroup we may not create is skipped, as runc does:
+/// nothing asked for a limit, and the user may have no delegated cgroup.
+fn place_in_cgroup(g: &Global, opts: &CreateOpts, bundle: &Bundle) -> Result<Option<Cgroup>> {
+    match Cgroup::create(&bundle.spec, &opts.id, g.systemd_cgroup) {
+        Ok(cg) => Ok(Some(cg)),
+        Err(e) if !nix::unistd::geteuid().is_root() && !asks_for_limits(&bundle.spec) => {
+            crate::log::debug(&format!("rootless: no cgroup: {e}"));
+            Ok(None)
+        }
+        Err(e) => Err(e.into()),
+    }
+}
+
+fn asks_for_limits(spec: &oci_spec::runtime::Spec) -> bool {
+    let Some(r) = spec.linux().as_ref().and_then(|l| l.resources().as_ref()) else {
+        return false;
+    };
+    // The default devices list is policy, not a limit a user asked for.
+    r.memory().is_some()
+        || r.cpu().is_some()
+        || r.pids().is_some()
+        || r.block_io().is_some()
+        || r.hugepage_limits().as_ref().is_some_and(|h| !h.is_empty())
+        || r.network().is_some()
+        || r.rdma().as_ref().is_some_and(|m| !m.is_empty())
+        || r.unified().as_ref().is_some_and(|m| !m.is_empty())
 }
 
 fn open_path(path: &Path) -> Result<OwnedFd> {

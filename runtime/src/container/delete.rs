@@ -33,9 +33,11 @@ pub fn delete(g: &Global, id: &str, force: bool) -> Result<()> {
             })
         }
     }
-    let cg = Cgroup::open(&state.cgroup)?;
-    super::kill::kill_all_and_wait(&state, &cg)?;
-    cg.destroy()?;
+    let cg = state.cgroup.as_ref().map(Cgroup::open).transpose()?;
+    super::kill::kill_all_and_wait(&state, cg.as_ref())?;
+    if let Some(cg) = cg {
+        cg.destroy()?;
+    }
     let spec = dir.load_config().ok();
     let mut stopped = state.clone();
     stopped.status = Status::Stopped;

@@ -19,18 +19,24 @@ pub fn kill(g: &Global, id: &str, signal: Signal, all: bool) -> Result<()> {
             op: "kill",
         });
     }
+    // Through a pidfd, opened first: the pid cannot be reused between the
+    // status check and the signal.
+    let pidfd = crate::sys::pidfd_open(state.pid)
+        .map_err(|e| Error::io("pidfd_open", format!("pid {}", state.pid), e))?;
+    crate::sys::pidfd_send_signal(&pidfd, signal as i32)
+        .map_err(|e| Error::sys("pidfd_send_signal", format!("pid {}", state.pid), e))?;
     if all {
-        let cg = Cgroup::open(&state.cgroup)?;
-        for pid in cg.pids()? {
+        let Some(record) = &state.cgroup else {
+            return Err(Error::Other(format!(
+                "container {id} has no cgroup: --all cannot find its processes"
+            )));
+        };
+        for pid in Cgroup::open(record)?.pids()? {
             // A process may exit between listing and signalling.
             let _ = nix::sys::signal::kill(pid, signal);
         }
     }
-    // Through a pidfd: the pid cannot be reused between check and signal.
-    let pidfd = crate::sys::pidfd_open(state.pid)
-        .map_err(|e| Error::io("pidfd_open", format!("pid {}", state.pid), e))?;
-    crate::sys::pidfd_send_signal(&pidfd, signal as i32)
-        .map_err(|e| Error::sys("pidfd_send_signal", format!("pid {}", state.pid), e))
+    Ok(())
 }
 
 /// Parse `KILL`, `SIGKILL`, `9`, case-insensitively.
@@ -49,14 +55,14 @@ pub fn parse_signal(s: &str) -> Result<Signal> {
 }
 
 /// Kill everything in the container and wait until the init is gone.
-pub fn kill_all_and_wait(state: &crate::state::State, cg: &Cgroup) -> Result<()> {
+pub fn kill_all_and_wait(state: &crate::state::State, cg: Option<&Cgroup>) -> Result<()> {
     let pidfd = crate::sys::pidfd_open(state.pid).ok();
     if state.init_alive() {
         if let Some(fd) = &pidfd {
             let _ = crate::sys::pidfd_send_signal(fd, Signal::SIGKILL as i32);
         }
     }
-    for pid in cg.pids().unwrap_or_default() {
+    for pid in cg.and_then(|c| c.pids().ok()).unwrap_or_default() {
         let _ = nix::sys::signal::kill(pid, Signal::SIGKILL);
     }
     if let Some(fd) = pidfd {

@@ -50,6 +50,7 @@ fn mount_one(ctx: &Context, m: &Mount) -> Result<()> {
     let opts = mount_options::parse(m.options().as_deref().unwrap_or(&[]));
     let typ = m.typ().as_deref().unwrap_or("");
     let dest = m.destination();
+    resolve::check_plain_destination(ctx.root, dest, if opts.bind { "bind" } else { typ })?;
     if opts.bind || typ == "bind" {
         return bind(ctx, m, &opts);
     }

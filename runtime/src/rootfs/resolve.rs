@@ -30,6 +30,51 @@ pub fn open(root: &OwnedFd, path: &Path) -> nix::Result<OwnedFd> {
     Ok(unsafe { std::os::fd::FromRawFd::from_raw_fd(fd) })
 }
 
+/// `proc` and `sysfs`, and anything mounted below /proc or /sys, go on an
+/// ordinary directory reached without following a symlink: a rootfs whose
+/// /proc is a symlink would otherwise choose where procfs lands, and which
+/// /proc the runtime's later path-based work sees (CVE-2019-19921,
+/// CVE-2023-27561). A destination that does not exist yet is created as
+/// directories by the mount itself.
+pub fn check_plain_destination(root: &OwnedFd, dest: &Path, typ: &str) -> Result<()> {
+    let pseudo = typ == "proc" || typ == "sysfs";
+    let under = |top: &str| {
+        let mut c = dest
+            .components()
+            .filter(|c| !matches!(c, Component::RootDir));
+        c.next().is_some_and(|f| f.as_os_str() == top)
+    };
+    if !pseudo && !under("proc") && !under("sys") {
+        return Ok(());
+    }
+    let how = OpenHow::new()
+        .flags(OFlag::O_PATH | OFlag::O_CLOEXEC)
+        .resolve(ResolveFlag::RESOLVE_IN_ROOT | ResolveFlag::RESOLVE_NO_SYMLINKS);
+    let refuse = |why: &str| {
+        Err(Error::config(
+            ".destination",
+            format!("{}: {why}; refusing to mount {typ} there", dest.display()),
+        ))
+    };
+    match openat2(root.as_raw_fd(), &relative(dest), how) {
+        Ok(fd) => {
+            // SAFETY: openat2 returned a fresh fd that nothing else owns.
+            let fd: OwnedFd = unsafe { std::os::fd::FromRawFd::from_raw_fd(fd) };
+            let is_dir = nix::sys::stat::fstat(fd.as_raw_fd()).is_ok_and(|s| {
+                nix::sys::stat::SFlag::from_bits_truncate(s.st_mode) & nix::sys::stat::SFlag::S_IFMT
+                    == nix::sys::stat::SFlag::S_IFDIR
+            });
+            if pseudo && !is_dir {
+                return refuse("not an ordinary directory");
+            }
+            Ok(())
+        }
+        Err(Errno::ENOENT) => Ok(()),
+        Err(Errno::ELOOP) => refuse("a symlink in the rootfs"),
+        Err(e) => Err(Error::sys("openat2", dest.display(), e)),
+    }
+}
+
 /// Open `path` below `root`, creating what is missing: directories for
 /// every component, and the last one as `kind`. A dangling symlink on the
 /// way is followed inside the root and its target created there.
