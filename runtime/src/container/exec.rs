@@ -25,6 +25,8 @@ use super::Global;
 use crate::cgroups::Cgroup;
 use crate::error::{Error, Result};
 use crate::finalize::Finalize;
+use crate::lsm::Labels;
+use crate::procfs::ProcFs;
 use crate::state::{State, StateDir, Status};
 use crate::sync::{self, Channel, Msg};
 use crate::{identity, namespaces};
@@ -68,7 +70,12 @@ pub fn exec(g: &Global, opts: &ExecOpts) -> Result<i32> {
     check_process(p)?;
     let terminal = p.terminal().unwrap_or(false);
     check_terminal(terminal, opts)?;
-    check_labels(p)?;
+    // Checked against the host's LSMs, from the host's /sys.
+    let labels = {
+        let mut with_process = spec.clone();
+        with_process.set_process(Some(p.clone()));
+        Labels::from_spec(&with_process)?
+    };
 
     let pidfd = crate::sys::pidfd_open(state.pid)
         .map_err(|e| Error::io("pidfd_open", format!("pid {}", state.pid), e))?;
@@ -81,7 +88,8 @@ pub fn exec(g: &Global, opts: &ExecOpts) -> Result<i32> {
         flags: namespace_flags(state.pid)?,
         pidfd,
     };
-    let cgroup = Cgroup::open(&state.cgroup)?;
+    // A rootless container may have been refused a cgroup.
+    let cgroup = state.cgroup.as_ref().map(Cgroup::open).transpose()?;
     let (console, relay) = match (terminal, &opts.console_socket) {
         (true, Some(path)) => (Some(connect(path)?), None),
         (true, None) => {
@@ -106,16 +114,22 @@ pub fn exec(g: &Global, opts: &ExecOpts) -> Result<i32> {
         .as_ref()
         .and_then(|l| l.namespaces().as_ref())
         .is_some_and(|ns| ns.iter().any(|n| n.typ() == Ns::User));
+    // Before the container can see /proc: see procfs.rs.
+    let proc = ProcFs::open()?;
+    // Nothing forked below may expose the berth binary (selfexe.rs).
+    crate::selfexe::protect()?;
     let tenant = Tenant {
         process: p,
         seccomp: spec.linux().as_ref().and_then(|l| l.seccomp().as_ref()),
         userns,
         preserve_fds: opts.preserve_fds,
         console,
-        cgroup: &cgroup,
+        cgroup: cgroup.as_ref(),
         target: &target,
         signals: signals.as_ref(),
         lock_fd: dir.lock_fd(),
+        labels: &labels,
+        proc: &proc,
     };
     let pid = spawn(&tenant)?;
     drop(tenant);
@@ -299,29 +313,6 @@ fn check_terminal(terminal: bool, opts: &ExecOpts) -> Result<()> {
     Ok(())
 }
 
-/// LSM labels: berth applies none (no AppArmor or SELinux support yet);
-/// refuse to run a process that asked for one rather than run it
-/// unconfined, unless the host has no such LSM at all — then the label
-/// could not be enforced by anyone, and `create` ignores it too.
-fn check_labels(p: &Process) -> Result<()> {
-    let apparmor_on = std::fs::read_to_string("/sys/module/apparmor/parameters/enabled")
-        .is_ok_and(|s| s.trim() == "Y");
-    if p.apparmor_profile().as_ref().is_some_and(|a| !a.is_empty()) && apparmor_on {
-        return Err(Error::config(
-            "process.apparmorProfile",
-            "berth does not apply AppArmor profiles yet",
-        ));
-    }
-    let selinux_on = Path::new("/sys/fs/selinux/enforce").exists();
-    if p.selinux_label().as_ref().is_some_and(|l| !l.is_empty()) && selinux_on {
-        return Err(Error::config(
-            "process.selinuxLabel",
-            "berth does not apply SELinux labels yet",
-        ));
-    }
-    Ok(())
-}
-
 fn connect(path: &Path) -> Result<OwnedFd> {
     let s = UnixStream::connect(path).map_err(|e| Error::io("connect", path, e))?;
     Ok(OwnedFd::from(s))
@@ -398,10 +389,12 @@ struct Tenant<'a> {
     userns: bool,
     preserve_fds: u32,
     console: Option<OwnedFd>,
-    cgroup: &'a Cgroup,
+    cgroup: Option<&'a Cgroup>,
     target: &'a Target,
     signals: Option<&'a Signals>,
     lock_fd: std::os::fd::RawFd,
+    labels: &'a Labels,
+    proc: &'a ProcFs,
 }
 
 /// Fork the helper; the pid of the process once it has called execve.
@@ -449,7 +442,9 @@ fn helper(t: &Tenant, chan: Channel) -> ! {
         if let Some(s) = t.signals {
             s.restore()?;
         }
-        t.cgroup.add_task(getpid())?;
+        if let Some(cg) = t.cgroup {
+            cg.add_task(getpid())?;
+        }
         join(t.target)?;
         crate::sys::clone_fork(libc::CLONE_PARENT)
             .map_err(|e| Error::sys("clone", "exec process", e))
@@ -500,12 +495,14 @@ impl Tenant<'_> {
             }
         }
         identity::set_rlimits(p.rlimits().as_deref().unwrap_or(&[]))?;
-        identity::set_oom_score_adj(p.oom_score_adj())?;
+        identity::set_oom_score_adj(self.proc, p.oom_score_adj())?;
         // args[0] and PATH entries are looked up from the process's cwd.
-        nix::unistd::chdir(p.cwd()).map_err(|e| {
-            Error::config("process.cwd", format!("chdir {}: {e}", p.cwd().display()))
-        })?;
-        Finalize::prepare(p, self.seccomp, self.userns, self.preserve_fds)?.exec()
+        crate::finalize::chdir(p.cwd())?;
+        let last = Finalize::prepare(p, self.seccomp, self.userns, self.preserve_fds)?;
+        // Before the user switch, the capability drop and no_new_privs, as
+        // in the init.
+        self.labels.apply(self.proc)?;
+        last.exec()
     }
 }
 
