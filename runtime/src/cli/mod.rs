@@ -5,9 +5,11 @@
 mod create;
 mod delete;
 mod exec;
+mod features;
 mod kill;
 mod list;
 mod run;
+mod spec;
 mod start;
 mod state;
 
@@ -36,8 +38,9 @@ pub struct Cli {
     /// Manage cgroups through systemd
     #[arg(long, global = true)]
     pub systemd_cgroup: bool,
-    /// Accepted for runc compatibility (rootless mode is detected)
-    #[arg(long, global = true, hide = true)]
+    /// Accepted for runc compatibility (rootless mode is detected); after
+    /// `spec`, runc's `spec --rootless`
+    #[arg(long, global = true, hide = true, num_args = 0..=1, default_missing_value = "true")]
     pub rootless: Option<String>,
     #[command(subcommand)]
     pub command: Command,
@@ -67,6 +70,10 @@ pub enum Command {
     Delete(delete::Args),
     /// Run a new process inside a container
     Exec(exec::Args),
+    /// Write a default config.json
+    Spec(spec::Args),
+    /// Print the OCI features document (what this runtime implements)
+    Features(features::Args),
 }
 
 /// runc's rule: root uses /run; a rootless user its own runtime dir.
@@ -100,6 +107,8 @@ impl Cli {
             Command::Kill(a) => kill::run(&g, a),
             Command::Delete(a) => delete::run(&g, a),
             Command::Exec(a) => exec::run(&g, a),
+            Command::Spec(a) => spec::run(a, self.rootless.as_deref() == Some("true")),
+            Command::Features(a) => features::run(a),
         }
     }
 }
