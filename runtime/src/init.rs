@@ -106,7 +106,7 @@ impl Init<'_> {
             let size = process
                 .console_size()
                 .map(|b| (b.height() as u16, b.width() as u16));
-            crate::tty::setup_console(socket, size)?;
+            crate::tty::setup_console(socket, size, true)?;
         }
         identity::set_rlimits(process.rlimits().as_deref().unwrap_or(&[]))?;
         identity::set_oom_score_adj(&proc, process.oom_score_adj())?;
