@@ -2,7 +2,7 @@
 //! /proc/<pid>/exe of a runtime process that entered its pid namespace.
 
 use std::fs;
-use std::os::unix::fs::MetadataExt;
+use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::time::Duration;
 
 use berth_tests::runtime::wait_file;
@@ -13,10 +13,10 @@ use crate::common::{out_dir, pass, sh_bundle, SHORT};
 use crate::{case, Case, Outcome};
 
 pub fn cases() -> Vec<Case> {
-    vec![case!(
-        "CVE-2019-5736",
-        runtime_exe_unreachable_from_container
-    )]
+    vec![
+        case!("CVE-2019-5736", runtime_exe_unreachable_from_container),
+        case!("CVE-2019-5736", runtime_exe_unreachable_from_userns_root),
+    ]
 }
 
 /// Every process of the pid namespace that is not the container's own busybox: what its
@@ -36,13 +36,89 @@ done > /out/result.tmp
 mv /out/result.tmp /out/result
 "#;
 
-/// Container A waits; container B joins A's pid namespace and stays `created`, so B's init
-/// (runtime code, before its execve) is visible to A for as long as the test likes. A then
-/// goes through every foreign process's /proc/<pid>/exe.
+/// Every capability name up to CAP_CHECKPOINT_RESTORE (Linux 5.9).
+const ALL_CAPS: [&str; 41] = [
+    "CAP_CHOWN",
+    "CAP_DAC_OVERRIDE",
+    "CAP_DAC_READ_SEARCH",
+    "CAP_FOWNER",
+    "CAP_FSETID",
+    "CAP_KILL",
+    "CAP_SETGID",
+    "CAP_SETUID",
+    "CAP_SETPCAP",
+    "CAP_LINUX_IMMUTABLE",
+    "CAP_NET_BIND_SERVICE",
+    "CAP_NET_BROADCAST",
+    "CAP_NET_ADMIN",
+    "CAP_NET_RAW",
+    "CAP_IPC_LOCK",
+    "CAP_IPC_OWNER",
+    "CAP_SYS_MODULE",
+    "CAP_SYS_RAWIO",
+    "CAP_SYS_CHROOT",
+    "CAP_SYS_PTRACE",
+    "CAP_SYS_PACCT",
+    "CAP_SYS_ADMIN",
+    "CAP_SYS_BOOT",
+    "CAP_SYS_NICE",
+    "CAP_SYS_RESOURCE",
+    "CAP_SYS_TIME",
+    "CAP_SYS_TTY_CONFIG",
+    "CAP_MKNOD",
+    "CAP_LEASE",
+    "CAP_AUDIT_WRITE",
+    "CAP_AUDIT_CONTROL",
+    "CAP_SETFCAP",
+    "CAP_MAC_OVERRIDE",
+    "CAP_MAC_ADMIN",
+    "CAP_SYSLOG",
+    "CAP_WAKE_ALARM",
+    "CAP_BLOCK_SUSPEND",
+    "CAP_AUDIT_READ",
+    "CAP_PERFMON",
+    "CAP_BPF",
+    "CAP_CHECKPOINT_RESTORE",
+];
+
+/// Container A (default capabilities) waits; container B joins A's pid namespace and
+/// stays `created`, so B's init (runtime code, before its execve) is visible to A for as
+/// long as the test likes. A then goes through every foreign process's /proc/<pid>/exe.
 fn runtime_exe_unreachable_from_container(rt: &Runtime) -> Outcome {
+    exe_scenario(rt, false)
+}
+
+/// The same from a user-namespaced A holding every capability (CAP_SYS_PTRACE included)
+/// in its namespace, B joining A's user and pid namespaces: B's init then has A's uid and
+/// no capability A lacks, so only its being non-dumpable stands between A and the runtime
+/// binary (ptrace access to a non-dumpable process needs CAP_SYS_PTRACE in the namespace
+/// that owns its memory: the host's).
+fn runtime_exe_unreachable_from_userns_root(rt: &Runtime) -> Outcome {
+    exe_scenario(rt, true)
+}
+
+fn exe_scenario(rt: &Runtime, userns: bool) -> Outcome {
     let bin_before = fs::metadata(&rt.bin)?;
     let mut a = sh_bundle(rt, PROBE)?;
     let out = out_dir(&mut a)?;
+    if userns {
+        a.push_namespace(json!({"type": "user"}));
+        // Identity-mapped: B's init keeps its uid when it joins, so the kernel does not
+        // make it non-dumpable on a credential change; the runtime has to.
+        let map = json!([{"containerID": 0, "hostID": 0, "size": 65536}]);
+        a.config["linux"]["uidMappings"] = map.clone();
+        a.config["linux"]["gidMappings"] = map;
+        a.drop_mount("/sys/fs/cgroup");
+        let all = json!(ALL_CAPS.as_slice());
+        a.config["process"]["capabilities"] = json!({
+            "bounding": all, "effective": all, "permitted": all,
+        });
+        // Root of A's namespace is an unmapped user on the host side of /out and cannot
+        // create the mount point in the host-owned rootfs.
+        fs::set_permissions(&out, fs::Permissions::from_mode(0o777))?;
+        fs::create_dir_all(a.rootfs().join("out"))?;
+        a.save()?;
+    }
     let a_id = rt.start_new(&a)?;
     let a_pid = rt.state(&a_id)?["pid"].as_i64().unwrap_or(0);
     ensure!(a_pid > 0, "no pid for container {a_id}");
@@ -50,6 +126,14 @@ fn runtime_exe_unreachable_from_container(rt: &Runtime) -> Outcome {
     let mut b = sh_bundle(rt, "true")?;
     b.drop_namespace("pid");
     b.push_namespace(json!({"type": "pid", "path": format!("/proc/{a_pid}/ns/pid")}));
+    if userns {
+        b.drop_namespace("user");
+        b.push_namespace(json!({"type": "user", "path": format!("/proc/{a_pid}/ns/user")}));
+        // runc wants the mappings of a joined user namespace spelled out too.
+        b.config["linux"]["uidMappings"] = a.config["linux"]["uidMappings"].clone();
+        b.config["linux"]["gidMappings"] = a.config["linux"]["gidMappings"].clone();
+        b.drop_mount("/sys/fs/cgroup");
+    }
     b.save()?;
     let b_id = rt.new_id();
     rt.create(&b_id, &b)?.ok()?;
