@@ -1,5 +1,5 @@
 //! Attach socket (SOCK_SEQPACKET, conmon's protocol): every packet to a client is one byte of
-//! stream (1 stdout, 2 stderr) followed by up to 8 KiB of output; packets from a client are
+//! stream (2 stdout, 3 stderr) followed by up to 8 KiB of output; packets from a client are
 //! container stdin. Sends never block: a client whose socket buffer is full misses that output
 //! (counted), so a reader that stops reading slows neither the container nor the log.
 

@@ -28,8 +28,8 @@ impl Stream {
     /// Header byte of an attach packet (conmon's STDOUT_PIPE / STDERR_PIPE).
     pub fn attach_tag(self) -> u8 {
         match self {
-            Stream::Stdout => 1,
-            Stream::Stderr => 2,
+            Stream::Stdout => 2,
+            Stream::Stderr => 3,
         }
     }
 }

@@ -397,6 +397,9 @@ impl Loop {
         let mut slots: Vec<Slot> = Vec::with_capacity(16);
         // The container may have exited before SIGCHLD was being watched.
         self.reap();
+        if let Some(a) = self.attach.as_mut() {
+            a.accept();
+        }
         loop {
             if self.status.is_some() && self.io.out.is_none() && self.io.err.is_none() {
                 return Ok(());
@@ -408,6 +411,11 @@ impl Loop {
                 slots.push(s);
             };
             add(sigfd, libc::POLLIN, Slot::Signal);
+            // Accept before reading output: a client that connected before the output was
+            // produced must see it.
+            if let Some(a) = &self.attach {
+                add(a.listener.as_raw_fd(), libc::POLLIN, Slot::Listener);
+            }
             if let Some(fd) = &self.io.out {
                 add(fd.as_raw_fd(), libc::POLLIN, Slot::Out);
             }
@@ -427,7 +435,6 @@ impl Loop {
                 add(fd.as_raw_fd(), libc::POLLOUT, Slot::StdinWrite);
             }
             if let Some(a) = &self.attach {
-                add(a.listener.as_raw_fd(), libc::POLLIN, Slot::Listener);
                 for c in &a.clients {
                     let ev = if want_input { libc::POLLIN } else { 0 };
                     add(c.fd.as_raw_fd(), ev, Slot::Client(c.fd.as_raw_fd()));
