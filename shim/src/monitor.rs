@@ -436,7 +436,14 @@ impl Loop {
             }
             if let Some(a) = &self.attach {
                 for c in &a.clients {
-                    let ev = if want_input { libc::POLLIN } else { 0 };
+                    let mut ev = if want_input && c.input_open {
+                        libc::POLLIN
+                    } else {
+                        0
+                    };
+                    if c.has_backlog() {
+                        ev |= libc::POLLOUT;
+                    }
                     add(c.fd.as_raw_fd(), ev, Slot::Client(c.fd.as_raw_fd()));
                 }
             }
@@ -504,20 +511,28 @@ impl Loop {
             }
             Slot::StdinWrite => self.flush_stdin(),
             Slot::Client(fd) => {
-                let n = if revents & libc::POLLIN != 0 {
-                    self.read_input(fd)
-                } else {
-                    Some(0)
-                };
-                if n == Some(0) || revents & (libc::POLLHUP | libc::POLLERR) != 0 && n.is_none() {
+                if revents & libc::POLLOUT != 0 {
+                    if let Some(a) = self.attach.as_mut() {
+                        a.writable(fd);
+                    }
+                }
+                if revents & libc::POLLIN != 0 {
+                    match self.read_input(fd) {
+                        Some(0) => {
+                            if let Some(a) = self.attach.as_mut() {
+                                a.input_closed(fd);
+                            }
+                            if self.close_stdin_on_detach {
+                                self.io.stdin = None;
+                            }
+                        }
+                        Some(_) => self.flush_stdin(),
+                        None => {}
+                    }
+                } else if revents & (libc::POLLHUP | libc::POLLERR) != 0 {
                     if let Some(a) = self.attach.as_mut() {
                         a.remove(fd);
                     }
-                    if self.close_stdin_on_detach {
-                        self.io.stdin = None;
-                    }
-                } else {
-                    self.flush_stdin();
                 }
             }
         }
