@@ -105,7 +105,7 @@ fn set_keepcaps(on: bool) -> Result<()> {
     Ok(())
 }
 
-fn chdir(cwd: &Path) -> Result<()> {
+pub fn chdir(cwd: &Path) -> Result<()> {
     // Resolved inside the new root with magic links refused, so neither
     // `..` nor /proc/self/fd/N (a leaked host directory, CVE-2024-21626)
     // can take it outside.

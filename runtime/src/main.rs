@@ -22,7 +22,7 @@ fn main() {
             if logged_to_file {
                 eprintln!("berth: {msg}");
             }
-            std::process::exit(1);
+            std::process::exit(cli::exit_code(&e));
         }
     }
 }

@@ -6,12 +6,15 @@ mod cgroup_cmd;
 mod create;
 mod delete;
 mod events;
+mod exec;
+mod features;
 mod kill;
 mod list;
 mod pause;
 mod ps;
 mod resume;
 mod run;
+mod spec;
 mod start;
 mod state;
 mod update;
@@ -41,8 +44,9 @@ pub struct Cli {
     /// Manage cgroups through systemd
     #[arg(long, global = true)]
     pub systemd_cgroup: bool,
-    /// Accepted for runc compatibility (rootless mode is detected)
-    #[arg(long, global = true, hide = true)]
+    /// Accepted for runc compatibility (rootless mode is detected); after
+    /// `spec`, runc's `spec --rootless`
+    #[arg(long, global = true, hide = true, num_args = 0..=1, default_missing_value = "true")]
     pub rootless: Option<String>,
     #[command(subcommand)]
     pub command: Command,
@@ -80,6 +84,12 @@ pub enum Command {
     Ps(ps::Args),
     /// Stream a container's stats and OOM events as JSON
     Events(events::Args),
+    /// Run a new process inside a container
+    Exec(exec::Args),
+    /// Write a default config.json
+    Spec(spec::Args),
+    /// Print the OCI features document (what this runtime implements)
+    Features(features::Args),
 }
 
 /// runc's rule: root uses /run; a rootless user its own runtime dir.
@@ -117,6 +127,19 @@ impl Cli {
             Command::Resume(a) => resume::run(&g, a),
             Command::Ps(a) => ps::run(&g, a),
             Command::Events(a) => events::run(&g, a),
+            Command::Exec(a) => exec::run(&g, a),
+            Command::Spec(a) => spec::run(a, self.rootless.as_deref() == Some("true")),
+            Command::Features(a) => features::run(a),
         }
+    }
+}
+
+/// berth's exit status for an error, as runc's: 255 when `exec` could not
+/// start its process, 1 otherwise.
+pub fn exit_code(e: &anyhow::Error) -> i32 {
+    if e.is::<exec::ExecFailed>() {
+        255
+    } else {
+        1
     }
 }
