@@ -31,6 +31,7 @@ pub mod spec_default;
 pub mod state;
 pub mod sync;
 pub mod sys;
+pub mod sysctl;
 pub mod tty;
 pub mod validate;
 
