@@ -8,6 +8,12 @@
 //! ([`rootfs`]) while the runtime runs the hooks ([`hooks`]), then waits on
 //! the exec fifo until `start`, drops privileges ([`identity`],
 //! [`capabilities`], [`seccomp`]) and execs.
+//!
+//! Against known escapes (docs/security.md): the runtime is non-dumpable
+//! before anything enters a container ([`selfexe`]); every write to /proc
+//! goes through a private procfs handle ([`procfs`]); sysctls are limited
+//! to the container's namespaces ([`sysctl`]); LSM labels are applied or
+//! refused, never skipped ([`lsm`]).
 
 pub mod capabilities;
 pub mod cgroups;
