@@ -21,6 +21,7 @@ mod namespaces;
 mod process;
 mod rootfs;
 mod rootless;
+mod signals;
 mod versions;
 
 pub type Outcome = Result<Completion, Failed>;
@@ -63,6 +64,7 @@ fn all_cases() -> Vec<Case> {
     v.extend(hooks::cases());
     v.extend(bad_input::cases());
     v.extend(rootless::cases());
+    v.extend(signals::cases());
     v.extend(cgroups::cases());
     v
 }
