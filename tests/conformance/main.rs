@@ -14,6 +14,7 @@ use libtest_mimic::{Arguments, Completion, Failed, Trial};
 
 mod bad_input;
 mod common;
+mod exec;
 mod hooks;
 mod lifecycle;
 mod namespaces;
@@ -62,6 +63,7 @@ fn all_cases() -> Vec<Case> {
     v.extend(hooks::cases());
     v.extend(bad_input::cases());
     v.extend(rootless::cases());
+    v.extend(exec::cases());
     v
 }
 
