@@ -21,6 +21,7 @@ mod namespaces;
 mod process;
 mod rootfs;
 mod rootless;
+mod terminal;
 mod versions;
 
 pub type Outcome = Result<Completion, Failed>;
@@ -64,6 +65,7 @@ fn all_cases() -> Vec<Case> {
     v.extend(bad_input::cases());
     v.extend(rootless::cases());
     v.extend(exec::cases());
+    v.extend(terminal::cases());
     v
 }
 
