@@ -81,7 +81,6 @@ fn receive_master(listener: &UnixListener) -> Result<(OwnedFd, String), Error> {
         }
     }
     let n = msg.bytes;
-    drop(iov);
     ensure_eq!(fds.len(), 1, "fds in the console message");
     let name = String::from_utf8_lossy(&buf[..n]).into_owned();
     Ok((fds.remove(0), name))
@@ -123,9 +122,9 @@ fn type_in(fd: &OwnedFd, text: &str) -> Result<(), Error> {
 fn terminal_bundle(rt: &Runtime, args: &[&str]) -> Result<Bundle, Error> {
     let mut b = rt.bundle(args)?;
     b.config["process"]["terminal"] = json!(true);
-    b.config["process"]["env"]
-        .as_array_mut()
-        .map(|e| e.push(json!("TERM=xterm")));
+    if let Some(env) = b.config["process"]["env"].as_array_mut() {
+        env.push(json!("TERM=xterm"));
+    }
     b.save()?;
     Ok(b)
 }
