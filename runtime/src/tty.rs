@@ -292,8 +292,8 @@ pub fn set_size(master: BorrowedFd<'_>, rows: u16, cols: u16) -> Result<()> {
     Ok(())
 }
 
-/// Give `master` the window size of the terminal `from` (SIGWINCH).
-pub fn copy_size(from: BorrowedFd<'_>, master: BorrowedFd<'_>) -> Result<()> {
+/// The window size of the terminal `fd` as (rows, columns), if it is one.
+pub fn size_of(fd: BorrowedFd<'_>) -> Option<(u16, u16)> {
     let mut ws = libc::winsize {
         ws_row: 0,
         ws_col: 0,
@@ -301,12 +301,16 @@ pub fn copy_size(from: BorrowedFd<'_>, master: BorrowedFd<'_>) -> Result<()> {
         ws_ypixel: 0,
     };
     // SAFETY: TIOCGWINSZ writes a winsize into memory we own.
-    unsafe { get_winsize(from.as_raw_fd(), &mut ws) }
-        .map_err(|e| Error::sys("ioctl(TIOCGWINSZ)", "stdin", e))?;
-    // SAFETY: TIOCSWINSZ reads a valid winsize.
-    unsafe { set_winsize(master.as_raw_fd(), &ws) }
-        .map_err(|e| Error::sys("ioctl(TIOCSWINSZ)", "pty", e))?;
-    Ok(())
+    unsafe { get_winsize(fd.as_raw_fd(), &mut ws) }.ok()?;
+    Some((ws.ws_row, ws.ws_col))
+}
+
+/// Give `master` the window size of the terminal `from` (SIGWINCH).
+pub fn copy_size(from: BorrowedFd<'_>, master: BorrowedFd<'_>) -> Result<()> {
+    match size_of(from) {
+        Some((rows, cols)) => set_size(master, rows, cols),
+        None => Ok(()),
+    }
 }
 
 /// The user's terminal in raw mode until dropped, so keystrokes (^C, ^D,

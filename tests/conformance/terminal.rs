@@ -220,15 +220,31 @@ fn wait_child(mut child: Child, master: &OwnedFd) -> Result<i32, Error> {
     r
 }
 
+/// Prints the tty, the window size at first look and once it is set (runc 1.1 sets it only
+/// after the process started), then echoes a typed line and ends with `end`.
+fn size_script(end: &str) -> String {
+    format!(
+        "tty; echo first=$(stty size 2>&1); i=0; \
+         while [ -z \"$(stty size 2>/dev/null)\" ] && [ $i -lt 50 ]; do sleep 0.1; i=$((i+1)); done; \
+         echo size=$(stty size); echo ready; read x; echo got-$x; {end}"
+    )
+}
+
+fn check_size(out: &str) -> Result<(), Error> {
+    ensure!(
+        out.contains("size=30 100"),
+        "window size of the user's terminal: {out:?}"
+    );
+    // berth sets it before the process starts.
+    ensure!(
+        !berth_tests::runtime::is_berth() || out.contains("first=30 100"),
+        "window size not set before the process started: {out:?}"
+    );
+    Ok(())
+}
+
 fn run_relays_terminal(rt: &Runtime) -> Outcome {
-    let b = terminal_bundle(
-        rt,
-        &[
-            "sh",
-            "-c",
-            "tty; stty size; echo ready; read x; echo got-$x; exit 3",
-        ],
-    )?;
+    let b = terminal_bundle(rt, &["sh", "-c", &size_script("exit 3")])?;
     let id = rt.new_id();
     let dir = b.dir.display().to_string();
     let (child, master) = spawn_on_pty(rt, &["run", "--bundle", &dir, &id])?;
@@ -240,10 +256,7 @@ fn run_relays_terminal(rt: &Runtime) -> Outcome {
     let code = wait_child(child, &master)?;
     let out = out?;
     ensure!(out.contains("/dev/pts/"), "`tty` inside: {out:?}");
-    ensure!(
-        out.contains("30 100"),
-        "window size of the user's terminal: {out:?}"
-    );
+    check_size(&out)?;
     ensure_eq!(code, 3, "exit code of run with a terminal");
     rt.assert_no_leftovers(&id, &b)?;
     pass()
@@ -252,17 +265,8 @@ fn run_relays_terminal(rt: &Runtime) -> Outcome {
 fn exec_tty_relays_terminal(rt: &Runtime) -> Outcome {
     let b = rt.bundle(&["sleep", "1000"])?;
     let id = rt.start_new(&b)?;
-    let (child, master) = spawn_on_pty(
-        rt,
-        &[
-            "exec",
-            "-t",
-            &id,
-            "sh",
-            "-c",
-            "tty; stty size; echo ready; read x; echo got-$x; exit 4",
-        ],
-    )?;
+    let (child, master) =
+        spawn_on_pty(rt, &["exec", "-t", &id, "sh", "-c", &size_script("exit 4")])?;
     let out = read_until(&master, "ready", SHORT);
     let out = out.and_then(|o| {
         type_in(&master, "hi\n")?;
@@ -271,10 +275,7 @@ fn exec_tty_relays_terminal(rt: &Runtime) -> Outcome {
     let code = wait_child(child, &master)?;
     let out = out?;
     ensure!(out.contains("/dev/pts/"), "`tty` in exec: {out:?}");
-    ensure!(
-        out.contains("30 100"),
-        "window size of the user's terminal: {out:?}"
-    );
+    check_size(&out)?;
     ensure_eq!(code, 4, "exit code of exec -t");
     rt.delete_force(&id)?.ok()?;
     rt.assert_no_leftovers(&id, &b)?;
