@@ -14,6 +14,7 @@ use libtest_mimic::{Arguments, Completion, Failed, Trial};
 
 mod bad_input;
 mod common;
+mod engine;
 mod exec;
 mod hooks;
 mod lifecycle;
@@ -66,6 +67,7 @@ fn all_cases() -> Vec<Case> {
     v.extend(rootless::cases());
     v.extend(exec::cases());
     v.extend(terminal::cases());
+    v.extend(engine::cases());
     v
 }
 
