@@ -5,10 +5,10 @@
 # microVM (/work/shared/microvm/run-in-vm.sh: Debian cloud kernel, qemu TCG, cgroup2 with every
 # controller) and runs inside it
 #   1. the `cgroups::` unit tests of the berth library (real cgroups, no container), and
-#   2. the container tests (runtime/tests/cgroups.rs) once with RUNTIME=berth and once with
-#      RUNTIME=runc, if that test target exists.
+#   2. the cgroup cases of the conformance suite (tests/conformance/cgroups.rs, names starting
+#      with cgroup_) once with RUNTIME=berth and once with RUNTIME=runc.
 # Prints each test binary's results and a summary; exits non-zero if anything failed.
-#   FILTER  passed to the test binaries (default: all cgroup tests)
+#   FILTER  test name filter instead of the defaults (cgroups:: and cgroup_)
 #   -k      keep the staging directory (printed) for a manual run-in-vm.sh
 # Env: RUN_IN_VM (default /work/shared/microvm/run-in-vm.sh), RUNC (default: runc on PATH),
 #      VM_MEM (MiB, default 1024), VM_TIMEOUT (s, default 900).
@@ -35,8 +35,7 @@ exes() {  # test executables of `cargo test ARGS --no-run`
     jq -r 'select(.reason == "compiler-artifact" and .profile.test == true) | .executable'
 }
 LIB=$(exes -p berth --lib)
-CONTAINER=""
-if [ -f runtime/tests/cgroups.rs ]; then CONTAINER=$(exes -p berth --test cgroups); fi
+CONTAINER=$(exes -p berth-tests --test conformance)
 
 # Stage everything under one directory copied into the VM at the same path.
 S=$(mktemp -d /tmp/berth-microvm.XXXXXX)
@@ -54,20 +53,20 @@ S=$S
 FILTER='$FILTER'
 cd /tmp
 status=0
-suite() {  # NAME CMD...: run a test binary, one thread (2 emulated CPUs are slow)
-  name=\$1; shift
+suite() {  # NAME DEFAULT_FILTER CMD...: run a test binary, one thread (2 emulated CPUs are slow)
+  name=\$1 filter=\${FILTER:-\$2}; shift 2
   echo "=== suite \$name"
-  "\$@" \${FILTER:+"\$FILTER"} --test-threads=1 2>&1
+  "\$@" "\$filter" --test-threads=1 --color never 2>&1
   rc=\$?
   echo "=== suite \$name rc=\$rc"
   [ \$rc = 0 ] || status=1
 }
-suite lib-cgroups "\$S/bin/lib-tests" cgroups::
-if [ -x "\$S/bin/container-tests" ]; then
-  RUNTIME=\$S/bin/berth suite container-berth "\$S/bin/container-tests"
-  if [ -x "\$S/bin/runc" ]; then
-    RUNTIME=\$S/bin/runc suite container-runc "\$S/bin/container-tests"
-  fi
+suite lib-cgroups cgroups:: "\$S/bin/lib-tests"
+export RUNTIME=\$S/bin/berth
+suite conformance-berth cgroup_ "\$S/bin/container-tests"
+if [ -x "\$S/bin/runc" ]; then
+  export RUNTIME=\$S/bin/runc
+  suite conformance-runc cgroup_ "\$S/bin/container-tests"
 fi
 leaks=\$(find /sys/fs/cgroup -name '*berth*' 2>/dev/null)
 if [ -n "\$leaks" ]; then echo "=== leaked cgroups:"; echo "\$leaks"; status=1; fi

@@ -145,8 +145,9 @@ impl Init<'_> {
             unshare(CloneFlags::CLONE_NEWCGROUP)
                 .map_err(|e| Error::sys("unshare", "cgroup namespace", e))?;
         }
-        if self.plan.creates(Ns::User) {
-            // Become root of the new user namespace (mapped by the parent).
+        if self.plan.creates(Ns::User) || self.plan.joins(Ns::User) {
+            // Become root of the user namespace (mapped by the parent, or by
+            // whoever made the joined one): the host uid is unmapped there.
             let root_u = nix::unistd::Uid::from_raw(0);
             let root_g = nix::unistd::Gid::from_raw(0);
             nix::unistd::setresgid(root_g, root_g, root_g)

@@ -13,6 +13,7 @@ use berth_tests::Runtime;
 use libtest_mimic::{Arguments, Completion, Failed, Trial};
 
 mod bad_input;
+mod cgroups;
 mod common;
 mod engine;
 mod exec;
@@ -65,6 +66,7 @@ fn all_cases() -> Vec<Case> {
     v.extend(hooks::cases());
     v.extend(bad_input::cases());
     v.extend(rootless::cases());
+    v.extend(cgroups::cases());
     v.extend(exec::cases());
     v.extend(terminal::cases());
     v.extend(engine::cases());

@@ -2,16 +2,22 @@
 //! turns flags into a call of the library; errors become one log line and
 //! exit status 1 in main.
 
+mod cgroup_cmd;
 mod create;
 mod delete;
+mod events;
 mod exec;
 mod features;
 mod kill;
 mod list;
+mod pause;
+mod ps;
+mod resume;
 mod run;
 mod spec;
 mod start;
 mod state;
+mod update;
 
 use std::path::PathBuf;
 
@@ -68,6 +74,16 @@ pub enum Command {
     Kill(kill::Args),
     /// Delete a container
     Delete(delete::Args),
+    /// Change a container's resource limits
+    Update(update::Args),
+    /// Freeze every process of a container
+    Pause(pause::Args),
+    /// Thaw a paused container
+    Resume(resume::Args),
+    /// List a container's processes
+    Ps(ps::Args),
+    /// Stream a container's stats and OOM events as JSON
+    Events(events::Args),
     /// Run a new process inside a container
     Exec(exec::Args),
     /// Write a default config.json
@@ -106,6 +122,11 @@ impl Cli {
             Command::List(a) => list::run(&g, a),
             Command::Kill(a) => kill::run(&g, a),
             Command::Delete(a) => delete::run(&g, a),
+            Command::Update(a) => update::run(&g, a),
+            Command::Pause(a) => pause::run(&g, a),
+            Command::Resume(a) => resume::run(&g, a),
+            Command::Ps(a) => ps::run(&g, a),
+            Command::Events(a) => events::run(&g, a),
             Command::Exec(a) => exec::run(&g, a),
             Command::Spec(a) => spec::run(a, self.rootless.as_deref() == Some("true")),
             Command::Features(a) => features::run(a),

@@ -34,6 +34,12 @@ pub fn delete(g: &Global, id: &str, force: bool) -> Result<()> {
         }
     }
     let cg = state.cgroup.as_ref().map(Cgroup::open).transpose()?;
+    // A frozen (paused) process cannot act on SIGKILL until thawed.
+    if let Some(cg) = &cg {
+        if cg.is_frozen().unwrap_or(false) {
+            cg.thaw()?;
+        }
+    }
     super::kill::kill_all_and_wait(&state, cg.as_ref())?;
     if let Some(cg) = cg {
         cg.destroy()?;
