@@ -15,12 +15,16 @@ use libtest_mimic::{Arguments, Completion, Failed, Trial};
 mod bad_input;
 mod cgroups;
 mod common;
+mod engine;
+mod exec;
 mod hooks;
 mod lifecycle;
 mod namespaces;
 mod process;
 mod rootfs;
 mod rootless;
+mod signals;
+mod terminal;
 mod versions;
 
 pub type Outcome = Result<Completion, Failed>;
@@ -63,7 +67,11 @@ fn all_cases() -> Vec<Case> {
     v.extend(hooks::cases());
     v.extend(bad_input::cases());
     v.extend(rootless::cases());
+    v.extend(signals::cases());
     v.extend(cgroups::cases());
+    v.extend(exec::cases());
+    v.extend(terminal::cases());
+    v.extend(engine::cases());
     v
 }
 

@@ -408,6 +408,11 @@ impl Cgroup {
         loop {
             hierarchy::remove_dirs(&dirs);
             let Some(left) = dirs.iter().find(|d| d.exists()) else {
+                if let Some(parent) = self.placement.path().parent() {
+                    if parent == Path::new(placement::PARENT) {
+                        self.hierarchy.remove_parent_if_empty(parent);
+                    }
+                }
                 return Ok(());
             };
             if Instant::now() > deadline {
