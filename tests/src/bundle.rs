@@ -18,9 +18,8 @@ fn applets() -> Result<&'static [String]> {
     if let Some(a) = APPLETS.get() {
         return Ok(a);
     }
-    let out = std::process::Command::new(busybox()?)
-        .arg("--list")
-        .output()?;
+    let out = crate::reaper::output(std::process::Command::new(busybox()?).arg("--list"))
+        .map_err(|e| Error(format!("busybox --list: {e}")))?;
     let list = String::from_utf8_lossy(&out.stdout)
         .lines()
         .filter(|a| !a.is_empty() && *a != "busybox")
