@@ -35,7 +35,7 @@ macro_rules! case {
     ($feature:expr, $f:path) => {
         $crate::Case {
             feature: $feature,
-            name: stringify!($f),
+            name: concat!(module_path!(), "::", stringify!($f)),
             run: $f,
         }
     };
@@ -91,7 +91,7 @@ fn main() -> ExitCode {
         .into_iter()
         .map(|c| {
             let results = Arc::clone(&results);
-            Trial::ignorable_test(c.name, move || {
+            Trial::ignorable_test(c.name.trim_start_matches("conformance::"), move || {
                 let outcome = Runtime::new()
                     .map_err(Failed::from)
                     .and_then(|rt| (c.run)(&rt));
@@ -126,6 +126,8 @@ fn print_features(results: &[Record]) {
         e.0 = e.0.max(*verdict);
         if *verdict != Verdict::Pass {
             let first = note.lines().next().unwrap_or("");
+            let first = first.trim_start_matches("unsupported: ");
+            let name = name.trim_start_matches("conformance::");
             e.1.push(format!("{name}: {first}"));
         }
     }
