@@ -111,6 +111,8 @@ fn main() -> ExitCode {
         })
         .collect();
     let conclusion = libtest_mimic::run(&args, trials);
+    // Each case removed its own directory; only this run's empty parent is left.
+    let _ = std::fs::remove_dir(berth_tests::tempdir::base());
     if conformance {
         print_features(&results.lock().map(|r| r.clone()).unwrap_or_default());
     }
