@@ -13,12 +13,15 @@ use berth_tests::Runtime;
 use libtest_mimic::{Arguments, Completion, Failed, Trial};
 
 mod bad_input;
+mod cgroups;
 mod common;
 mod hooks;
 mod lifecycle;
 mod namespaces;
 mod process;
 mod rootfs;
+mod rootless;
+mod signals;
 mod versions;
 
 pub type Outcome = Result<Completion, Failed>;
@@ -60,6 +63,9 @@ fn all_cases() -> Vec<Case> {
     v.extend(process::cases());
     v.extend(hooks::cases());
     v.extend(bad_input::cases());
+    v.extend(rootless::cases());
+    v.extend(signals::cases());
+    v.extend(cgroups::cases());
     v
 }
 

@@ -18,6 +18,8 @@ fn applets() -> Result<&'static [String]> {
     if let Some(a) = APPLETS.get() {
         return Ok(a);
     }
+    // Through the reaper: its thread would otherwise collect this child
+    // before `output` does (ECHILD).
     let out = crate::reaper::output(std::process::Command::new(busybox()?).arg("--list"))
         .map_err(|e| Error(format!("busybox --list: {e}")))?;
     let list = String::from_utf8_lossy(&out.stdout)

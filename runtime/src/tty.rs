@@ -1,0 +1,338 @@
+//! Terminals. Container side: `process.terminal` gets a pty from the
+//! container's own devpts, its slave as the process's stdio and controlling
+//! terminal, its master sent to the caller's console socket over SCM_RIGHTS
+//! the way runc sends it (one fd, the master's path as the payload), so
+//! containerd, conmon and podman receive it unchanged.
+//!
+//! Runtime side, when nobody gave a console socket (`run`, `exec -t` in the
+//! foreground): a socket to receive the master ourselves, and the user's
+//! terminal in raw mode while berth relays it (see `container::foreground`).
+
+use std::io::{IoSlice, IoSliceMut};
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, FromRawFd, OwnedFd, RawFd};
+use std::os::unix::net::UnixListener;
+use std::path::{Path, PathBuf};
+
+use nix::fcntl::OFlag;
+use nix::mount::{mount, MsFlags};
+use nix::sys::socket::{recvmsg, sendmsg, ControlMessage, ControlMessageOwned, MsgFlags};
+use nix::sys::stat::{fstat, Mode, SFlag};
+use nix::sys::termios::{self, SetArg, Termios};
+
+use crate::error::{Error, Result};
+
+nix::ioctl_write_ptr_bad!(set_winsize, libc::TIOCSWINSZ, libc::winsize);
+nix::ioctl_read_bad!(get_winsize, libc::TIOCGWINSZ, libc::winsize);
+
+/// Where the container's pty multiplexer is; opened without following a
+/// final symlink and checked to be the real thing (see [`check_ptmx`]).
+const PTMX: &str = "/dev/pts/ptmx";
+/// runc's limit on the payload (the fd's name) of a console message.
+const MAX_NAME_LEN: usize = 4096;
+
+/// Open a pty in the container, hand the master to `socket`, and make the
+/// slave our stdio and controlling terminal. `size` is (height, width).
+/// With `mount_console`, the slave is also bind-mounted on /dev/console (the
+/// init of `create`/`run` does this, `exec` does not, as in runc).
+pub fn setup_console(
+    socket: &OwnedFd,
+    size: Option<(u16, u16)>,
+    mount_console: bool,
+) -> Result<()> {
+    let (master, slave) = open_pty()?;
+    if let Some((rows, cols)) = size.filter(|(r, c)| *r > 0 && *c > 0) {
+        set_size(master.as_fd(), rows, cols)?;
+    }
+    if mount_console {
+        bind_console(&slave)?;
+    }
+    send_fd(socket, master.as_raw_fd(), PTMX.as_bytes())?;
+    drop(master);
+    nix::unistd::setsid().map_err(|e| Error::sys("setsid", "console", e))?;
+    // SAFETY: TIOCSCTTY on a tty fd we own, in a new session.
+    if unsafe { libc::ioctl(slave.as_raw_fd(), libc::TIOCSCTTY, 0) } < 0 {
+        return Err(Error::sys(
+            "ioctl(TIOCSCTTY)",
+            "console",
+            nix::errno::Errno::last(),
+        ));
+    }
+    for fd in 0..3 {
+        nix::unistd::dup2(slave.as_raw_fd(), fd).map_err(|e| Error::sys("dup2", "console", e))?;
+    }
+    Ok(())
+}
+
+/// A new (master, slave) pair from the devpts mounted in our root.
+fn open_pty() -> Result<(OwnedFd, OwnedFd)> {
+    let handle = open_raw(
+        Path::new(PTMX),
+        OFlag::O_PATH | OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC,
+    )?;
+    check_ptmx(&handle)?;
+    // Reopened through the checked handle: nothing can swap the path now.
+    let master = open_raw(
+        Path::new(&format!("/proc/self/fd/{}", handle.as_raw_fd())),
+        OFlag::O_RDWR | OFlag::O_NOCTTY | OFlag::O_CLOEXEC,
+    )
+    .map_err(|e| match e {
+        Error::Sys { source, .. } => Error::sys("open", PTMX, source),
+        e => e,
+    })?;
+    // SAFETY: unlockpt on a ptmx fd we own.
+    if unsafe { libc::unlockpt(master.as_raw_fd()) } != 0 {
+        return Err(Error::sys("unlockpt", PTMX, nix::errno::Errno::last()));
+    }
+    // TIOCGPTPEER opens the peer through the master, never by path, so a
+    // rootfs cannot redirect it.
+    // SAFETY: TIOCGPTPEER on our master returns a new fd or -1.
+    let fd = unsafe {
+        libc::ioctl(
+            master.as_raw_fd(),
+            libc::TIOCGPTPEER,
+            libc::O_RDWR | libc::O_NOCTTY | libc::O_CLOEXEC,
+        )
+    };
+    if fd < 0 {
+        return Err(Error::sys(
+            "ioctl(TIOCGPTPEER)",
+            PTMX,
+            nix::errno::Errno::last(),
+        ));
+    }
+    // SAFETY: the kernel just returned this fd and nothing else owns it.
+    let slave = unsafe { OwnedFd::from_raw_fd(fd) };
+    Ok((master, slave))
+}
+
+/// The ptmx of a real devpts (inode 2, char device 5:2), not a file or a
+/// device node the rootfs planted there.
+fn check_ptmx(handle: &OwnedFd) -> Result<()> {
+    let st = fstat(handle.as_raw_fd()).map_err(|e| Error::sys("fstat", PTMX, e))?;
+    let fs = nix::sys::statfs::fstatfs(handle).map_err(|e| Error::sys("fstatfs", PTMX, e))?;
+    let is_chr = SFlag::from_bits_truncate(st.st_mode) & SFlag::S_IFMT == SFlag::S_IFCHR;
+    let ok = fs.filesystem_type() == nix::sys::statfs::DEVPTS_SUPER_MAGIC
+        && st.st_ino == 2
+        && is_chr
+        && st.st_rdev == libc::makedev(5, 2);
+    if ok {
+        Ok(())
+    } else {
+        Err(Error::config(
+            "process.terminal",
+            format!("{PTMX} is not the ptmx of a devpts mount (mount devpts on /dev/pts)"),
+        ))
+    }
+}
+
+/// Bind the slave over /dev/console, creating the mount point if needed.
+/// Neither end is reached by a path the container controls: the target is
+/// opened without following symlinks and both are mounted via their fds.
+fn bind_console(slave: &OwnedFd) -> Result<()> {
+    const CONSOLE: &str = "/dev/console";
+    let target = match open_raw(
+        Path::new(CONSOLE),
+        OFlag::O_PATH | OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC,
+    ) {
+        Ok(fd) => fd,
+        Err(Error::Sys {
+            source: nix::errno::Errno::ENOENT,
+            ..
+        }) => {
+            let f = open_raw(
+                Path::new(CONSOLE),
+                OFlag::O_CREAT | OFlag::O_EXCL | OFlag::O_NOFOLLOW | OFlag::O_WRONLY,
+            )?;
+            drop(f);
+            open_raw(
+                Path::new(CONSOLE),
+                OFlag::O_PATH | OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC,
+            )?
+        }
+        Err(e) => return Err(e),
+    };
+    let st = fstat(target.as_raw_fd()).map_err(|e| Error::sys("fstat", CONSOLE, e))?;
+    let kind = SFlag::from_bits_truncate(st.st_mode) & SFlag::S_IFMT;
+    if kind != SFlag::S_IFREG && kind != SFlag::S_IFCHR {
+        return Err(Error::config(
+            "process.terminal",
+            format!("{CONSOLE} is not a file or device (a symlink or directory in the rootfs?)"),
+        ));
+    }
+    mount(
+        Some(format!("/proc/self/fd/{}", slave.as_raw_fd()).as_str()),
+        format!("/proc/self/fd/{}", target.as_raw_fd()).as_str(),
+        None::<&str>,
+        MsFlags::MS_BIND,
+        None::<&str>,
+    )
+    .map_err(|e| Error::sys("mount(bind)", format!("pty on {CONSOLE}"), e))
+}
+
+fn open_raw(path: &Path, flags: OFlag) -> Result<OwnedFd> {
+    let fd = nix::fcntl::open(path, flags, Mode::from_bits_truncate(0o666))
+        .map_err(|e| Error::sys("open", path.display(), e))?;
+    // SAFETY: fresh fd from open(2), owned by nobody else.
+    Ok(unsafe { OwnedFd::from_raw_fd(fd) })
+}
+
+/// Send one fd with a payload, as runc's console socket protocol expects.
+pub fn send_fd(socket: &OwnedFd, fd: RawFd, payload: &[u8]) -> Result<()> {
+    let fds = [fd];
+    let cmsg = [ControlMessage::ScmRights(&fds)];
+    let iov = [IoSlice::new(payload)];
+    sendmsg::<()>(socket.as_raw_fd(), &iov, &cmsg, MsgFlags::empty(), None)
+        .map_err(|e| Error::sys("sendmsg", "console socket", e))?;
+    Ok(())
+}
+
+/// Receive the one fd of a console message (runc's RecvFile): the fd and
+/// its name. Extra fds someone sent along are closed.
+pub fn recv_fd(socket: BorrowedFd<'_>) -> Result<(OwnedFd, String)> {
+    let mut name = vec![0u8; MAX_NAME_LEN];
+    let mut cmsg = nix::cmsg_space!([RawFd; 1]);
+    let (n, fds) = loop {
+        let mut iov = [IoSliceMut::new(&mut name)];
+        match recvmsg::<()>(
+            socket.as_raw_fd(),
+            &mut iov,
+            Some(&mut cmsg),
+            MsgFlags::MSG_CMSG_CLOEXEC,
+        ) {
+            Err(nix::errno::Errno::EINTR) => continue,
+            Err(e) => return Err(Error::sys("recvmsg", "console socket", e)),
+            Ok(msg) => {
+                let mut fds = Vec::new();
+                for c in msg
+                    .cmsgs()
+                    .map_err(|e| Error::sys("recvmsg", "console socket", e))?
+                {
+                    if let ControlMessageOwned::ScmRights(r) = c {
+                        // SAFETY: the kernel installed these fds for us.
+                        fds.extend(r.into_iter().map(|fd| unsafe { OwnedFd::from_raw_fd(fd) }));
+                    }
+                }
+                break (msg.bytes, fds);
+            }
+        }
+    };
+    let mut fds = fds.into_iter();
+    let fd = fds
+        .next()
+        .ok_or_else(|| Error::Other("console socket: message carried no file descriptor".into()))?;
+    name.truncate(n);
+    Ok((fd, String::from_utf8_lossy(&name).into_owned()))
+}
+
+/// A listening console socket in a private temporary directory, for a
+/// command that takes a path (`create`) when berth itself wants the master.
+pub struct ConsoleListener {
+    dir: PathBuf,
+    path: PathBuf,
+    listener: UnixListener,
+}
+
+impl ConsoleListener {
+    pub fn new() -> Result<ConsoleListener> {
+        let template = std::env::temp_dir().join("berth-console-XXXXXX");
+        let dir = nix::unistd::mkdtemp(&template)
+            .map_err(|e| Error::sys("mkdtemp", template.display(), e))?;
+        let path = dir.join("sock");
+        match UnixListener::bind(&path) {
+            Ok(listener) => Ok(ConsoleListener {
+                dir,
+                path,
+                listener,
+            }),
+            Err(e) => {
+                let _ = std::fs::remove_dir(&dir);
+                Err(Error::io("bind", path, e))
+            }
+        }
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// The master the container sent. Call only once the container is
+    /// created: its connection and message are queued by then.
+    pub fn receive(&self) -> Result<OwnedFd> {
+        let (conn, _) = self
+            .listener
+            .accept()
+            .map_err(|e| Error::io("accept", &self.path, e))?;
+        recv_fd(conn.as_fd()).map(|(fd, _)| fd)
+    }
+}
+
+impl Drop for ConsoleListener {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.path);
+        let _ = std::fs::remove_dir(&self.dir);
+    }
+}
+
+/// Is `fd` a terminal?
+pub fn is_tty(fd: BorrowedFd<'_>) -> bool {
+    termios::tcgetattr(fd).is_ok()
+}
+
+/// Set the window size of a pty (through its master).
+pub fn set_size(master: BorrowedFd<'_>, rows: u16, cols: u16) -> Result<()> {
+    let ws = libc::winsize {
+        ws_row: rows,
+        ws_col: cols,
+        ws_xpixel: 0,
+        ws_ypixel: 0,
+    };
+    // SAFETY: TIOCSWINSZ reads a valid winsize.
+    unsafe { set_winsize(master.as_raw_fd(), &ws) }
+        .map_err(|e| Error::sys("ioctl(TIOCSWINSZ)", "pty", e))?;
+    Ok(())
+}
+
+/// Give `master` the window size of the terminal `from` (SIGWINCH).
+pub fn copy_size(from: BorrowedFd<'_>, master: BorrowedFd<'_>) -> Result<()> {
+    let mut ws = libc::winsize {
+        ws_row: 0,
+        ws_col: 0,
+        ws_xpixel: 0,
+        ws_ypixel: 0,
+    };
+    // SAFETY: TIOCGWINSZ writes a winsize into memory we own.
+    unsafe { get_winsize(from.as_raw_fd(), &mut ws) }
+        .map_err(|e| Error::sys("ioctl(TIOCGWINSZ)", "stdin", e))?;
+    // SAFETY: TIOCSWINSZ reads a valid winsize.
+    unsafe { set_winsize(master.as_raw_fd(), &ws) }
+        .map_err(|e| Error::sys("ioctl(TIOCSWINSZ)", "pty", e))?;
+    Ok(())
+}
+
+/// The user's terminal in raw mode until dropped, so keystrokes (^C, ^D,
+/// arrows) reach the container's terminal, which does its own line
+/// discipline.
+pub struct RawMode<'a> {
+    fd: BorrowedFd<'a>,
+    saved: Termios,
+}
+
+impl<'a> RawMode<'a> {
+    /// `None` when `fd` is not a terminal.
+    pub fn enter(fd: BorrowedFd<'a>) -> Result<Option<RawMode<'a>>> {
+        let Ok(saved) = termios::tcgetattr(fd) else {
+            return Ok(None);
+        };
+        let mut raw = saved.clone();
+        termios::cfmakeraw(&mut raw);
+        termios::tcsetattr(fd, SetArg::TCSANOW, &raw)
+            .map_err(|e| Error::sys("tcsetattr", "stdin", e))?;
+        Ok(Some(RawMode { fd, saved }))
+    }
+}
+
+impl Drop for RawMode<'_> {
+    fn drop(&mut self) {
+        let _ = termios::tcsetattr(self.fd, SetArg::TCSANOW, &self.saved);
+    }
+}
