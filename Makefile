@@ -16,23 +16,33 @@ SHARED ?= $(CURDIR)/../shared
 BENCH ?= $(SHARED)/bench
 DEMO_DIR ?= /tmp/berth-demo
 RUNTIME ?=
-APT_PACKAGES = busybox-static runc crun containerd conmon podman uidmap time jq hyperfine
+# libbpf-sys (libcgroups' cgroup v2 device filter) builds libbpf: libelf, zlib, pkg-config.
+BUILD_PACKAGES = gcc make pkg-config libelf-dev zlib1g-dev
+APT_PACKAGES = busybox-static runc crun containerd conmon podman uidmap time jq hyperfine $(BUILD_PACKAGES)
 
-.PHONY: all build release install demo deps test test-runc conformance bench test-vm engines clean
+.PHONY: all build release install demo deps build-deps test test-runc conformance bench test-vm engines clean
 
 all: build
 
-build:
+build: build-deps
 	$(CARGO) build --workspace
 
-release:
+release: build-deps
 	$(CARGO) build --workspace --release
 
 install: release
 	install -D -m 0755 target/release/berth $(DESTDIR)$(PREFIX)/bin/berth
 	install -D -m 0755 target/release/berth-shim $(DESTDIR)$(PREFIX)/bin/berth-shim
 
-# Debian packages the tests and the demo use; apt-get only for what is missing.
+# What compiling needs, and (deps) what the tests and the demo use; apt-get only installs
+# what is missing.
+build-deps:
+	@missing=""; for p in $(BUILD_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
+	if [ -n "$$missing" ]; then \
+	  echo "installing:$$missing"; \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null; \
+	fi
+
 deps:
 	@missing=""; for p in $(APT_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
 	if [ -n "$$missing" ]; then \

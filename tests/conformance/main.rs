@@ -15,6 +15,8 @@ use libtest_mimic::{Arguments, Completion, Failed, Trial};
 mod bad_input;
 mod cgroups;
 mod common;
+mod engine;
+mod exec;
 mod hooks;
 mod lifecycle;
 mod namespaces;
@@ -22,6 +24,7 @@ mod process;
 mod rootfs;
 mod rootless;
 mod signals;
+mod terminal;
 mod versions;
 
 pub type Outcome = Result<Completion, Failed>;
@@ -66,6 +69,9 @@ fn all_cases() -> Vec<Case> {
     v.extend(rootless::cases());
     v.extend(signals::cases());
     v.extend(cgroups::cases());
+    v.extend(exec::cases());
+    v.extend(terminal::cases());
+    v.extend(engine::cases());
     v
 }
 

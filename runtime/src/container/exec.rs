@@ -66,7 +66,21 @@ pub fn exec(g: &Global, opts: &ExecOpts) -> Result<i32> {
     let state = dir.load()?;
     check_status(&state, opts.ignore_paused)?;
     let spec = dir.load_config()?;
-    let p = &opts.process;
+    let mut process = opts.process.clone();
+    let relayed = opts.console_socket.is_none() && !opts.detach;
+    if relayed && process.terminal() == Some(true) && process.console_size().is_none() {
+        // The size of the terminal berth relays, set before the process
+        // can look at it.
+        if let Some((rows, cols)) = crate::tty::size_of(std::io::stdin().as_fd()) {
+            let size = oci_spec::runtime::BoxBuilder::default()
+                .height(u64::from(rows))
+                .width(u64::from(cols))
+                .build()
+                .map_err(|e| Error::Other(format!("console size: {e}")))?;
+            process.set_console_size(Some(size));
+        }
+    }
+    let p = &process;
     check_process(p)?;
     let terminal = p.terminal().unwrap_or(false);
     check_terminal(terminal, opts)?;

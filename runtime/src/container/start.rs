@@ -29,6 +29,10 @@ pub fn release(dir: &StateDir, state: &State) -> Result<()> {
             op: "start",
         });
     }
+    // Before the fifo is opened: that releases the init, which may have
+    // exec'd, exited and been reaped by the time we looked for it after.
+    let pidfd = crate::sys::pidfd_open(state.pid)
+        .map_err(|e| Error::io("pidfd_open", format!("pid {}", state.pid), e))?;
     let path = dir.exec_fifo();
     // Non-blocking, so a dead init cannot hang us: we poll the fifo
     // together with the init's pidfd.
@@ -40,8 +44,6 @@ pub fn release(dir: &StateDir, state: &State) -> Result<()> {
     .map_err(|e| Error::sys("open", path.display(), e))?;
     // SAFETY: fresh fd from open(2), owned by nobody else.
     let fifo: OwnedFd = unsafe { std::os::fd::FromRawFd::from_raw_fd(fd) };
-    let pidfd = crate::sys::pidfd_open(state.pid)
-        .map_err(|e| Error::io("pidfd_open", format!("pid {}", state.pid), e))?;
     let mut got_byte = false;
     loop {
         let mut fds = [
