@@ -74,11 +74,13 @@ test-runc: deps build
 conformance: build
 	RUNTIME=$(RUNTIME) $(CARGO) test -q -p berth-tests --test conformance -- --conformance
 
+BENCH_OUT ?= /tmp/berth-bench/out
 bench: release deps
-	$(BENCH)/lifecycle.sh --floor berth=$(CURDIR)/target/release/berth runc crun
-	$(BENCH)/memory.sh berth=$(CURDIR)/target/release/berth runc crun
-	$(BENCH)/shim-memory.sh berth=$(CURDIR)/target/release/berth-shim conmon containerd
-	$(BENCH)/log-throughput.sh -m 256 floor conmon containerd berth=$(CURDIR)/target/release/berth-shim
+	$(BENCH)/lifecycle.sh -o $(BENCH_OUT)/lifecycle --floor berth=$(CURDIR)/target/release/berth runc crun
+	$(BENCH)/memory.sh -o $(BENCH_OUT)/memory berth=$(CURDIR)/target/release/berth runc crun
+	$(BENCH)/shim-memory.sh -o $(BENCH_OUT)/shim-memory berth=$(CURDIR)/target/release/berth-shim conmon containerd
+	$(BENCH)/log-throughput.sh -o $(BENCH_OUT)/log-throughput -m 256 floor conmon containerd berth=$(CURDIR)/target/release/berth-shim
+	@echo; integration/bench-ratios.sh $(BENCH_OUT)
 
 test-vm: build
 	integration/microvm/run-tests.sh
