@@ -89,8 +89,26 @@ impl<'a> Finalize<'a> {
         }
         crate::sys::cloexec_from(3 + self.preserve_fds)
             .map_err(|e| Error::sys("close_range", "fds", e))?;
+        reset_signals();
         exec(&self.exe, process)
     }
+}
+
+/// The user's program starts with every signal at its default action and
+/// none blocked. execve keeps ignored dispositions and the mask: without
+/// this the container would inherit SIGPIPE ignored (Rust's runtime sets
+/// that in berth) and whatever the caller blocked (a shim's signalfd
+/// blocks SIGCHLD, and a shell in the container then never reaps).
+fn reset_signals() {
+    for sig in 1..=libc::SIGRTMAX() {
+        if sig == libc::SIGKILL || sig == libc::SIGSTOP {
+            continue;
+        }
+        // SAFETY: installing SIG_DFL is always valid; numbers the kernel
+        // rejects (glibc's reserved RT signals) are ignored.
+        unsafe { libc::signal(sig, libc::SIG_DFL) };
+    }
+    let _ = nix::sys::signal::SigSet::empty().thread_set_mask();
 }
 
 fn set_keepcaps(on: bool) -> Result<()> {

@@ -395,6 +395,7 @@ impl Loop {
     fn run(&mut self, sigfd: RawFd) -> Result<()> {
         let mut fds: Vec<libc::pollfd> = Vec::with_capacity(16);
         let mut slots: Vec<Slot> = Vec::with_capacity(16);
+        sys::trim_code_pages();
         // The container may have exited before SIGCHLD was being watched.
         self.reap();
         if let Some(a) = self.attach.as_mut() {

@@ -23,6 +23,7 @@ mod namespaces;
 mod process;
 mod rootfs;
 mod rootless;
+mod signals;
 mod terminal;
 mod versions;
 
@@ -66,6 +67,7 @@ fn all_cases() -> Vec<Case> {
     v.extend(hooks::cases());
     v.extend(bad_input::cases());
     v.extend(rootless::cases());
+    v.extend(signals::cases());
     v.extend(cgroups::cases());
     v.extend(exec::cases());
     v.extend(terminal::cases());

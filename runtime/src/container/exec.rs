@@ -233,7 +233,9 @@ pub fn load_process(path: &Path) -> Result<Process> {
             p if p == "." => "process".to_string(),
             p => format!("process.{p}"),
         };
-        Error::config(field, format!("{}: {}", path.display(), e.into_inner()))
+        let inner = e.into_inner().to_string();
+        let msg = crate::config::unknown_capability(&field, &inner).unwrap_or(inner);
+        Error::config(field, format!("{}: {msg}", path.display()))
     })
 }
 

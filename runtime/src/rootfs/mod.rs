@@ -74,6 +74,13 @@ impl Rootfs<'_> {
             bundle: self.bundle,
             userns: self.userns,
             netns: self.netns,
+            // Only reached with SELinux enabled: lsm::Labels refuses it otherwise.
+            mount_label: self
+                .spec
+                .linux()
+                .as_ref()
+                .and_then(|l| l.mount_label().as_deref())
+                .filter(|l| !l.is_empty()),
         };
         mounts::mount_all(&ctx, mounts)?;
         // A /dev bound from the host already has its devices.
