@@ -86,6 +86,16 @@ impl Init<'_> {
             netns: self.plan.creates(Ns::Network) || self.plan.joins(Ns::Network),
         };
         rootfs.prepare()?;
+        // The agent's socket is a host path: connect while it is reachable.
+        let listener = match self
+            .spec
+            .linux()
+            .as_ref()
+            .and_then(|l| l.seccomp().as_ref())
+        {
+            Some(s) => crate::seccomp::connect_listener(s)?,
+            None => None,
+        };
         chan.send(&Msg::MountsReady)?;
         chan.expect(Msg::HooksDone)?;
         hooks::run(
@@ -115,7 +125,16 @@ impl Init<'_> {
             .linux()
             .as_ref()
             .and_then(|l| l.seccomp().as_ref());
-        let last = Finalize::prepare(process, seccomp, self.userns(), self.preserve_fds)?;
+        let agent = match (seccomp, listener) {
+            (Some(s), Some(socket)) => Some(crate::finalize::Agent {
+                socket,
+                seccomp: s,
+                state_json: state_json.clone(),
+            }),
+            _ => None,
+        };
+        let last = Finalize::prepare(process, seccomp, self.userns(), self.preserve_fds)?
+            .with_agent(agent);
         chan.send(&Msg::Created)?;
         *created = true;
 
