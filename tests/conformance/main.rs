@@ -23,6 +23,7 @@ mod namespaces;
 mod process;
 mod rootfs;
 mod rootless;
+mod seccomp;
 mod signals;
 mod terminal;
 mod versions;
@@ -68,6 +69,7 @@ fn all_cases() -> Vec<Case> {
     v.extend(bad_input::cases());
     v.extend(rootless::cases());
     v.extend(signals::cases());
+    v.extend(seccomp::cases());
     v.extend(cgroups::cases());
     v.extend(exec::cases());
     v.extend(terminal::cases());
