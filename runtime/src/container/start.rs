@@ -58,12 +58,16 @@ pub fn release(dir: &StateDir, state: &State) -> Result<()> {
             let mut buf = [0u8; 16];
             match nix::unistd::read(fifo.as_raw_fd(), &mut buf) {
                 Ok(0) if got_byte => break,
+                // EOF without the byte: the init closed the fifo without
+                // writing (it died); the pidfd below says so.
                 Ok(0) => {}
-                Ok(_) => got_byte = true,
-                Err(nix::errno::Errno::EAGAIN) => {}
+                Ok(_) => {
+                    got_byte = true;
+                    continue;
+                }
+                Err(nix::errno::Errno::EAGAIN) => continue,
                 Err(e) => return Err(Error::sys("read", path.display(), e)),
             }
-            continue;
         }
         if fds[1].revents().is_some_and(|r| !r.is_empty()) {
             if got_byte {
