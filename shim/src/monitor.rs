@@ -338,7 +338,9 @@ fn finish(cfg: &Config, rt: &Runtime, info: &ExitInfo, env: &mut Env) -> Result<
             if cm.exit_delay > 0 {
                 std::thread::sleep(std::time::Duration::from_secs(cm.exit_delay));
             }
-            let r = std::process::Command::new(cmd)
+            let mut c = std::process::Command::new(cmd);
+            sys::clean_signals_on_exec(&mut c);
+            let r = c
                 .args(&cm.exit_args)
                 .stdin(Stdio::null())
                 .stdout(Stdio::null())
