@@ -223,6 +223,11 @@ pub fn run(cfg: &Config, rt: &Runtime, log: Option<Log>, env: &mut Env) -> Resul
         let _ = sys::set_nonblock(fd.as_raw_fd(), true);
     }
 
+    let sync = conmon.is_some() && !cfg.no_sync_log;
+    let mut log = log;
+    if let (Some(l), true) = (log.as_mut(), sync) {
+        l.sync_at_exit();
+    }
     let mut lp = Loop {
         pid,
         io,
@@ -237,7 +242,6 @@ pub fn run(cfg: &Config, rt: &Runtime, log: Option<Log>, env: &mut Env) -> Resul
         close_stdin_on_detach: conmon.is_some() && !cfg.leave_stdin_open,
     };
     lp.run(sigfd.as_raw_fd())?;
-    let sync = conmon.is_some() && !cfg.no_sync_log;
     let mut dropped = 0;
     if let Some(log) = lp.log.as_mut() {
         log.finish(sync);

@@ -478,3 +478,9 @@ pub fn clean_signals_on_exec(cmd: &mut std::process::Command) {
         })
     };
 }
+
+/// Ask the kernel to start writing back the file's dirty pages, without waiting.
+pub fn start_writeback(fd: RawFd) {
+    // SAFETY: integer arguments only; offset 0 and length 0 mean the whole file.
+    unsafe { libc::sync_file_range(fd, 0, 0, libc::SYNC_FILE_RANGE_WRITE) };
+}
