@@ -62,7 +62,7 @@ pub fn parse(raw: &[u8]) -> Result<Spec> {
 
 /// oci-spec's capability deserializer says `no variant for CAP_FOO
 /// (converted to FOO)`; say what is wrong instead.
-fn unknown_capability(field: &str, msg: &str) -> Option<String> {
+pub(crate) fn unknown_capability(field: &str, msg: &str) -> Option<String> {
     if !field.starts_with("process.capabilities.") {
         return None;
     }

@@ -8,6 +8,12 @@
 //! ([`rootfs`]) while the runtime runs the hooks ([`hooks`]), then waits on
 //! the exec fifo until `start`, drops privileges ([`identity`],
 //! [`capabilities`], [`seccomp`]) and execs.
+//!
+//! Against known escapes (docs/security.md): the runtime is non-dumpable
+//! before anything enters a container ([`selfexe`]); every write to /proc
+//! goes through a private procfs handle ([`procfs`]); sysctls are limited
+//! to the container's namespaces ([`sysctl`]); LSM labels are applied or
+//! refused, never skipped ([`lsm`]).
 
 pub mod capabilities;
 pub mod cgroups;
@@ -31,6 +37,7 @@ pub mod spec_default;
 pub mod state;
 pub mod sync;
 pub mod sys;
+pub mod sysctl;
 pub mod tty;
 pub mod validate;
 

@@ -57,11 +57,6 @@ impl Labels {
         Ok(labels)
     }
 
-    /// `context=` mount data for filesystems that take it, as runc adds it.
-    pub fn mount_context(&self) -> Option<String> {
-        self.mount.as_ref().map(|l| format!("context=\"{l}\""))
-    }
-
     /// Arm the labels for the coming execve; the last step before it.
     pub fn apply(&self, proc: &ProcFs) -> Result<()> {
         if let Some(profile) = &self.apparmor {

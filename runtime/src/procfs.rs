@@ -41,13 +41,19 @@ impl ProcFs {
     }
 
     /// Write `value` to `rel` (relative to the procfs root, e.g.
-    /// `sys/net/ipv4/ip_forward` or `self/oom_score_adj`). `self` and
-    /// `thread-self` are the only symlinks followed: they are procfs's own
-    /// and stay beneath its root.
+    /// `sys/net/ipv4/ip_forward` or `self/oom_score_adj`). Symlinks are
+    /// followed only while they stay beneath the root (procfs's own `self`,
+    /// `thread-self`), magic links (`PID/fd/N`, `PID/exe`) never, and no
+    /// mount on top of the handle's is crossed (should the handle be the
+    /// runtime's /proc after all).
     pub fn write(&self, rel: &str, value: &[u8]) -> std::result::Result<(), ProcWriteError> {
         let how = OpenHow::new()
             .flags(OFlag::O_WRONLY | OFlag::O_CLOEXEC | OFlag::O_NOCTTY)
-            .resolve(ResolveFlag::RESOLVE_BENEATH | ResolveFlag::RESOLVE_NO_MAGICLINKS);
+            .resolve(
+                ResolveFlag::RESOLVE_BENEATH
+                    | ResolveFlag::RESOLVE_NO_MAGICLINKS
+                    | ResolveFlag::RESOLVE_NO_XDEV,
+            );
         let fd = openat2(self.root.as_raw_fd(), rel, how).map_err(ProcWriteError::Open)?;
         // SAFETY: openat2 returned a fresh fd that nothing else owns.
         let fd = unsafe { OwnedFd::from_raw_fd(fd) };
@@ -56,10 +62,6 @@ impl ProcFs {
         }
         let mut f = std::fs::File::from(fd);
         f.write_all(value).map_err(ProcWriteError::Write)
-    }
-
-    pub fn as_fd(&self) -> &OwnedFd {
-        &self.root
     }
 }
 

@@ -13,7 +13,7 @@ use std::os::fd::{AsFd, AsRawFd, BorrowedFd, FromRawFd, OwnedFd, RawFd};
 use std::os::unix::net::UnixListener;
 use std::path::{Path, PathBuf};
 
-use nix::fcntl::OFlag;
+use nix::fcntl::{openat2, OFlag, OpenHow, ResolveFlag};
 use nix::mount::{mount, MsFlags};
 use nix::sys::socket::{recvmsg, sendmsg, ControlMessage, ControlMessageOwned, MsgFlags};
 use nix::sys::stat::{fstat, Mode, SFlag};
@@ -65,20 +65,11 @@ pub fn setup_console(
 
 /// A new (master, slave) pair from the devpts mounted in our root.
 fn open_pty() -> Result<(OwnedFd, OwnedFd)> {
-    let handle = open_raw(
-        Path::new(PTMX),
-        OFlag::O_PATH | OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC,
+    let master = open_in_root(
+        PTMX,
+        OFlag::O_RDWR | OFlag::O_NOCTTY | OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC,
     )?;
-    check_ptmx(&handle)?;
-    // Reopened through the checked handle: nothing can swap the path now.
-    let master = open_raw(
-        Path::new(&format!("/proc/self/fd/{}", handle.as_raw_fd())),
-        OFlag::O_RDWR | OFlag::O_NOCTTY | OFlag::O_CLOEXEC,
-    )
-    .map_err(|e| match e {
-        Error::Sys { source, .. } => Error::sys("open", PTMX, source),
-        e => e,
-    })?;
+    check_ptmx(&master)?;
     // SAFETY: unlockpt on a ptmx fd we own.
     if unsafe { libc::unlockpt(master.as_raw_fd()) } != 0 {
         return Err(Error::sys("unlockpt", PTMX, nix::errno::Errno::last()));
@@ -105,6 +96,27 @@ fn open_pty() -> Result<(OwnedFd, OwnedFd)> {
     Ok((master, slave))
 }
 
+/// Open `path` (absolute) inside our root: symlinks resolve as if the root
+/// were `/`, magic links (/proc/1/root/...) are refused, so a rootfs
+/// cannot lead us to the host's devices.
+fn open_in_root(path: &str, flags: OFlag) -> Result<OwnedFd> {
+    let root = open_raw(
+        Path::new("/"),
+        OFlag::O_PATH | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC,
+    )?;
+    let mut how = OpenHow::new()
+        .flags(flags)
+        .resolve(ResolveFlag::RESOLVE_IN_ROOT | ResolveFlag::RESOLVE_NO_MAGICLINKS);
+    if flags.contains(OFlag::O_CREAT) {
+        // openat2 refuses a mode without O_CREAT.
+        how = how.mode(Mode::from_bits_truncate(0o666));
+    }
+    let rel = path.trim_start_matches('/');
+    let fd = openat2(root.as_raw_fd(), rel, how).map_err(|e| Error::sys("openat2", path, e))?;
+    // SAFETY: fresh fd from openat2, owned by nobody else.
+    Ok(unsafe { OwnedFd::from_raw_fd(fd) })
+}
+
 /// The ptmx of a real devpts (inode 2, char device 5:2), not a file or a
 /// device node the rootfs planted there.
 fn check_ptmx(handle: &OwnedFd) -> Result<()> {
@@ -127,27 +139,31 @@ fn check_ptmx(handle: &OwnedFd) -> Result<()> {
 
 /// Bind the slave over /dev/console, creating the mount point if needed.
 /// Neither end is reached by a path the container controls: the target is
-/// opened without following symlinks and both are mounted via their fds.
+/// resolved inside the root without following it if it is a symlink, and
+/// the mount is made between the two fds (open_tree, move_mount).
 fn bind_console(slave: &OwnedFd) -> Result<()> {
     const CONSOLE: &str = "/dev/console";
-    let target = match open_raw(
-        Path::new(CONSOLE),
-        OFlag::O_PATH | OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC,
-    ) {
+    let at = || {
+        open_in_root(
+            CONSOLE,
+            OFlag::O_PATH | OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC,
+        )
+    };
+    let target = match at() {
         Ok(fd) => fd,
         Err(Error::Sys {
             source: nix::errno::Errno::ENOENT,
             ..
         }) => {
-            let f = open_raw(
-                Path::new(CONSOLE),
-                OFlag::O_CREAT | OFlag::O_EXCL | OFlag::O_NOFOLLOW | OFlag::O_WRONLY,
-            )?;
-            drop(f);
-            open_raw(
-                Path::new(CONSOLE),
-                OFlag::O_PATH | OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC,
-            )?
+            drop(open_in_root(
+                CONSOLE,
+                OFlag::O_CREAT
+                    | OFlag::O_EXCL
+                    | OFlag::O_NOFOLLOW
+                    | OFlag::O_WRONLY
+                    | OFlag::O_CLOEXEC,
+            )?);
+            at()?
         }
         Err(e) => return Err(e),
     };
@@ -159,6 +175,11 @@ fn bind_console(slave: &OwnedFd) -> Result<()> {
             format!("{CONSOLE} is not a file or device (a symlink or directory in the rootfs?)"),
         ));
     }
+    match bind_fds(slave, &target) {
+        Err(nix::errno::Errno::ENOSYS) => {}
+        r => return r.map_err(|e| Error::sys("move_mount", format!("pty on {CONSOLE}"), e)),
+    }
+    // Kernels before 5.2: through the fds' /proc/self/fd links.
     mount(
         Some(format!("/proc/self/fd/{}", slave.as_raw_fd()).as_str()),
         format!("/proc/self/fd/{}", target.as_raw_fd()).as_str(),
@@ -167,6 +188,34 @@ fn bind_console(slave: &OwnedFd) -> Result<()> {
         None::<&str>,
     )
     .map_err(|e| Error::sys("mount(bind)", format!("pty on {CONSOLE}"), e))
+}
+
+/// Bind-mount the file `src` refers to onto the file `dst` refers to.
+fn bind_fds(src: &OwnedFd, dst: &OwnedFd) -> nix::Result<()> {
+    const MOVE_MOUNT_F_EMPTY_PATH: libc::c_uint = 0x4;
+    const MOVE_MOUNT_T_EMPTY_PATH: libc::c_uint = 0x40;
+    let empty = c"";
+    let flags = libc::OPEN_TREE_CLONE
+        | libc::OPEN_TREE_CLOEXEC as libc::c_uint
+        | libc::AT_EMPTY_PATH as libc::c_uint;
+    // SAFETY: open_tree on an fd we own with an empty path; returns a new fd.
+    let tree =
+        unsafe { libc::syscall(libc::SYS_open_tree, src.as_raw_fd(), empty.as_ptr(), flags) };
+    let tree = nix::errno::Errno::result(tree)?;
+    // SAFETY: the kernel just returned this fd and nothing else owns it.
+    let tree = unsafe { OwnedFd::from_raw_fd(tree as RawFd) };
+    // SAFETY: move_mount between two fds we own, empty paths.
+    let r = unsafe {
+        libc::syscall(
+            libc::SYS_move_mount,
+            tree.as_raw_fd(),
+            empty.as_ptr(),
+            dst.as_raw_fd(),
+            empty.as_ptr(),
+            MOVE_MOUNT_F_EMPTY_PATH | MOVE_MOUNT_T_EMPTY_PATH,
+        )
+    };
+    nix::errno::Errno::result(r).map(drop)
 }
 
 fn open_raw(path: &Path, flags: OFlag) -> Result<OwnedFd> {
@@ -292,8 +341,8 @@ pub fn set_size(master: BorrowedFd<'_>, rows: u16, cols: u16) -> Result<()> {
     Ok(())
 }
 
-/// Give `master` the window size of the terminal `from` (SIGWINCH).
-pub fn copy_size(from: BorrowedFd<'_>, master: BorrowedFd<'_>) -> Result<()> {
+/// The window size of the terminal `fd` as (rows, columns), if it is one.
+pub fn size_of(fd: BorrowedFd<'_>) -> Option<(u16, u16)> {
     let mut ws = libc::winsize {
         ws_row: 0,
         ws_col: 0,
@@ -301,12 +350,16 @@ pub fn copy_size(from: BorrowedFd<'_>, master: BorrowedFd<'_>) -> Result<()> {
         ws_ypixel: 0,
     };
     // SAFETY: TIOCGWINSZ writes a winsize into memory we own.
-    unsafe { get_winsize(from.as_raw_fd(), &mut ws) }
-        .map_err(|e| Error::sys("ioctl(TIOCGWINSZ)", "stdin", e))?;
-    // SAFETY: TIOCSWINSZ reads a valid winsize.
-    unsafe { set_winsize(master.as_raw_fd(), &ws) }
-        .map_err(|e| Error::sys("ioctl(TIOCSWINSZ)", "pty", e))?;
-    Ok(())
+    unsafe { get_winsize(fd.as_raw_fd(), &mut ws) }.ok()?;
+    Some((ws.ws_row, ws.ws_col))
+}
+
+/// Give `master` the window size of the terminal `from` (SIGWINCH).
+pub fn copy_size(from: BorrowedFd<'_>, master: BorrowedFd<'_>) -> Result<()> {
+    match size_of(from) {
+        Some((rows, cols)) => set_size(master, rows, cols),
+        None => Ok(()),
+    }
 }
 
 /// The user's terminal in raw mode until dropped, so keystrokes (^C, ^D,

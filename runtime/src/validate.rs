@@ -17,6 +17,7 @@ pub fn spec(spec: &Spec, bundle: &Path) -> Result<PathBuf> {
     let namespaces = namespaces(spec)?;
     id_mappings(spec, &namespaces)?;
     uts(spec, &namespaces)?;
+    crate::sysctl::check(spec)?;
     paths(spec)?;
     hooks(spec)?;
     Ok(rootfs)

@@ -20,6 +20,7 @@ pub fn cases() -> Vec<Case> {
         case!("capabilities", no_new_privileges),
         case!("CVE-2022-29162", inheritable_not_inherited_from_caller),
         case!("CVE-2022-29162", inheritable_cleared_without_capabilities),
+        case!("CVE-2022-29162", exec_cap_adds_no_inheritable),
         case!("lsm", apparmor_profile_without_apparmor_refused),
         case!("lsm", selinux_label_without_selinux_refused),
         case!("lsm", mount_label_without_selinux_refused),
@@ -256,4 +257,34 @@ fn mount_label_without_selinux_refused(rt: &Runtime) -> Outcome {
         "linux.mountLabel",
         json!("system_u:object_r:container_file_t:s0"),
     )
+}
+
+/// `exec --cap` adds to the bounding, permitted and effective sets, never to inheritable
+/// (runc < 1.1.2 put every added capability there, CVE-2022-29162).
+fn exec_cap_adds_no_inheritable(rt: &Runtime) -> Outcome {
+    let b = sh_bundle(rt, "sleep 30")?;
+    let id = rt.start_new(&b)?;
+    let out = rt.cmd(&[
+        "exec",
+        "--cap",
+        "CAP_NET_RAW",
+        &id,
+        "grep",
+        "-E",
+        "^Cap",
+        "/proc/self/status",
+    ]);
+    let _ = rt.kill(&id, "KILL");
+    let out = out?.ok()?;
+    let got = status_fields(&out.stdout);
+    let bnd = got
+        .get("CapBnd")
+        .and_then(|v| u64::from_str_radix(v, 16).ok())
+        .unwrap_or(0);
+    ensure!(
+        bnd & 1 << CAP_NET_RAW != 0,
+        "--cap CAP_NET_RAW not applied: {got:?}"
+    );
+    expect_sets(&got, &[("CapInh", &[]), ("CapAmb", &[])])?;
+    pass()
 }

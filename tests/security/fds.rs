@@ -14,18 +14,18 @@ pub fn cases() -> Vec<Case> {
     vec![
         case!("CVE-2024-21626", only_stdio_and_preserved_fds),
         case!("CVE-2024-21626", cwd_through_leaked_fd_refused),
+        case!("CVE-2024-21626", exec_only_stdio),
+        case!("CVE-2024-21626", exec_cwd_through_leaked_fd_refused),
     ]
 }
 
-/// Runs `run --bundle b <extra>` from a shell that first runs `prelude` (opening fds the
-/// runtime inherits); returns (success, stdout, stderr).
-fn run_from_shell(
+/// Runs the runtime with `--root` and `args` from a shell that first runs `prelude`
+/// (opening fds the runtime inherits); returns (success, stdout, stderr).
+fn runtime_from_shell(
     rt: &Runtime,
-    b: &Bundle,
     prelude: &str,
-    extra: &[&str],
+    args: &[&str],
 ) -> Result<(bool, String, String), Error> {
-    let id = rt.new_id();
     let out = reaper::output(
         Command::new("sh")
             .arg("-c")
@@ -34,16 +34,39 @@ fn run_from_shell(
             .arg(&rt.bin)
             .arg("--root")
             .arg(&rt.root)
-            .args(["run", "--bundle"])
-            .arg(&b.dir)
-            .args(extra)
-            .arg(&id),
+            .args(args),
     )?;
     Ok((
         out.status.success(),
         String::from_utf8_lossy(&out.stdout).into_owned(),
         String::from_utf8_lossy(&out.stderr).into_owned(),
     ))
+}
+
+/// `run --bundle b <extra> <new id>` through [`runtime_from_shell`].
+fn run_from_shell(
+    rt: &Runtime,
+    b: &Bundle,
+    prelude: &str,
+    extra: &[&str],
+) -> Result<(bool, String, String), Error> {
+    let id = rt.new_id();
+    let dir = b.dir.display().to_string();
+    let mut args = vec!["run", "--bundle", &dir];
+    args.extend_from_slice(extra);
+    args.push(&id);
+    runtime_from_shell(rt, prelude, &args)
+}
+
+/// The fd numbers `ls -l /proc/self/fd/` printed, without ls's own directory fd.
+fn fd_numbers(out: &str) -> Vec<&str> {
+    out.lines()
+        .filter_map(|l| {
+            let (left, target) = l.split_once(" -> ")?;
+            let fd = left.rsplit(' ').next()?;
+            (!target.ends_with("/fd")).then_some(fd)
+        })
+        .collect()
 }
 
 /// The caller holds fds 3 (a file), 4 and 5 (host directories) and preserves one: the
@@ -61,16 +84,8 @@ fn only_stdio_and_preserved_fds(rt: &Runtime) -> Outcome {
     );
     let (ok, out, err) = run_from_shell(rt, &b, &prelude, &["--preserve-fds", "1"])?;
     ensure!(ok, "run failed: {out} {err}");
-    let fds: Vec<&str> = out
-        .lines()
-        .filter_map(|l| {
-            let (left, target) = l.split_once(" -> ")?;
-            let fd = left.rsplit(' ').next()?;
-            (!target.ends_with("/fd")).then_some(fd)
-        })
-        .collect();
     ensure_eq!(
-        fds,
+        fd_numbers(&out),
         vec!["0", "1", "2", "3"],
         "fds of the container's first process (the runtime leaked or dropped some): {out}"
     );
@@ -81,6 +96,12 @@ fn only_stdio_and_preserved_fds(rt: &Runtime) -> Outcome {
 /// either does not start or stays inside its root (it never sees the host directory's
 /// marker file).
 fn cwd_through_leaked_fd_refused(rt: &Runtime) -> Outcome {
+    // Control: process.cwd itself is honoured, so the refusals below are about the path.
+    let mut b = sh_bundle(rt, "pwd")?;
+    b.config["process"]["cwd"] = json!("/tmp");
+    b.save()?;
+    let pwd = rt.run_ok(&b)?;
+    ensure_eq!(pwd.trim(), "/tmp", "process.cwd");
     for n in 3..10 {
         let mut b = sh_bundle(rt, "pwd; ls -a; ls -a ..; ls -a ../..")?;
         b.config["process"]["cwd"] = json!(format!("/proc/self/fd/{n}"));
@@ -97,5 +118,75 @@ fn cwd_through_leaked_fd_refused(rt: &Runtime) -> Outcome {
             "cwd /proc/self/fd/{n} reached the host: {out:?}"
         );
     }
+    pass()
+}
+
+/// `exec` from a caller holding host directories on fds 3-5: the new process has stdio
+/// only.
+fn exec_only_stdio(rt: &Runtime) -> Outcome {
+    let b = sh_bundle(rt, "sleep 30")?;
+    let host = b.host_dir("host-secret")?;
+    let id = rt.start_new(&b)?;
+    let prelude = format!("exec 3<'{0}' 4<'{0}' 5</", host.display());
+    let r = runtime_from_shell(rt, &prelude, &["exec", &id, "ls", "-l", "/proc/self/fd/"]);
+    let _ = rt.kill(&id, "KILL");
+    let (ok, out, err) = r?;
+    ensure!(ok, "exec failed: {out} {err}");
+    ensure_eq!(
+        fd_numbers(&out),
+        vec!["0", "1", "2"],
+        "fds of the exec'd process: {out}"
+    );
+    pass()
+}
+
+/// `exec --cwd /proc/self/fd/N` with host directories on the caller's fds 4 and 5.
+fn exec_cwd_through_leaked_fd_refused(rt: &Runtime) -> Outcome {
+    let b = sh_bundle(rt, "sleep 30")?;
+    let host = b.host_dir("host-dir")?;
+    fs::write(host.join("host-marker-file"), "")?;
+    let id = rt.start_new(&b)?;
+    let prelude = format!("exec 4<'{0}' 5<'{0}'", host.display());
+    // Control: --cwd itself works, so the refusals below are about the path.
+    let control = runtime_from_shell(rt, "", &["exec", "--cwd", "/tmp", &id, "pwd"]);
+    let mut result = match control {
+        Ok((true, out, _)) if out.trim() == "/tmp" => Ok(()),
+        Ok((_, out, err)) => Err(Error(format!("exec --cwd /tmp: {out:?} {err:?}"))),
+        Err(e) => Err(e),
+    };
+    for n in 3..10 {
+        if result.is_err() {
+            break;
+        }
+        let cwd = format!("/proc/self/fd/{n}");
+        let r = runtime_from_shell(
+            rt,
+            &prelude,
+            &[
+                "exec",
+                "--cwd",
+                &cwd,
+                &id,
+                "sh",
+                "-c",
+                "pwd; ls -a; ls -a ../..",
+            ],
+        );
+        match r {
+            Ok((true, out, _))
+                if out.contains("host-marker-file") || out.contains("(unreachable)") =>
+            {
+                result = Err(Error(format!("exec --cwd {cwd} reached the host: {out:?}")));
+                break;
+            }
+            Ok(_) => {}
+            Err(e) => {
+                result = Err(e);
+                break;
+            }
+        }
+    }
+    let _ = rt.kill(&id, "KILL");
+    result?;
     pass()
 }

@@ -4,14 +4,49 @@
 
 use berth_tests::{ensure, ensure_eq, Runtime};
 
-use crate::common::{pass, sh_bundle, unsupported};
+use serde_json::json;
+
+use crate::common::{check_berth_error, pass, sh_bundle, unsupported};
 use crate::{case, probe, Case, Outcome};
 
 pub fn cases() -> Vec<Case> {
     vec![
         case!("kernel-writes", proc_sys_sysrq_and_sys_not_writable),
         case!("kernel-keyring", own_session_keyring),
+        case!("kernel-writes", global_sysctl_refused),
+        case!("kernel-writes", net_sysctl_in_host_netns_refused),
     ]
+}
+
+/// The host's current value of a sysctl: a runtime that wrongly accepts the config writes
+/// back what is already there.
+fn host_value(key: &str) -> Result<String, berth_tests::Error> {
+    let path = format!("/proc/sys/{}", key.replace('.', "/"));
+    Ok(std::fs::read_to_string(path)?.trim().to_owned())
+}
+
+fn sysctl_refused(rt: &Runtime, key: &str, host_netns: bool) -> Outcome {
+    let mut b = sh_bundle(rt, "true")?;
+    if host_netns {
+        b.drop_namespace("network");
+    }
+    b.config["linux"]["sysctl"] = json!({ key: host_value(key)? });
+    b.save()?;
+    let id = rt.new_id();
+    let out = rt.run(&id, &b)?.failed()?;
+    check_berth_error(&out.stderr, &format!("linux.sysctl.{key}"))?;
+    rt.assert_no_leftovers(&id, &b)?;
+    pass()
+}
+
+/// A sysctl no namespace isolates would change the host.
+fn global_sysctl_refused(rt: &Runtime) -> Outcome {
+    sysctl_refused(rt, "vm.overcommit_ratio", false)
+}
+
+/// A network sysctl without a network namespace would change the host's.
+fn net_sysctl_in_host_netns_refused(rt: &Runtime) -> Outcome {
+    sysctl_refused(rt, "net.ipv4.ip_forward", true)
 }
 
 /// Every probe only opens for appending, never writes a byte, so a runtime that fails the

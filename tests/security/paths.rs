@@ -109,8 +109,9 @@ fn dev_symlink_to_host(rt: &Runtime) -> Outcome {
     pass()
 }
 
-/// No tmpfs on /dev: the rootfs's own /dev, whose pts and console are symlinks to a host
-/// directory and a host file. devpts is mounted, devices and links are created.
+/// No tmpfs on /dev: the rootfs's own /dev, whose pts, console and ptmx are symlinks to a
+/// host directory and a host file. devpts is mounted, devices and links are created, and
+/// with a terminal the pty is bound on /dev/console.
 fn dev_pts_and_console_symlinks_to_host(rt: &Runtime) -> Outcome {
     let mut b = sh_bundle(rt, "")?;
     b.drop_mount("/dev");
@@ -122,9 +123,13 @@ fn dev_pts_and_console_symlinks_to_host(rt: &Runtime) -> Outcome {
     symlink(&host_file, dev.join("console"))?;
     symlink(&host_file, dev.join("ptmx"))?;
     b.script("ls /dev/pts/ >/dev/null; echo ok");
-    b.save()?;
-    let id = rt.new_id();
-    let _ = rt.run(&id, &b)?;
+    // Without and with a terminal: with one, the pty is bound onto /dev/console.
+    for terminal in [false, true] {
+        b.config["process"]["terminal"] = json!(terminal);
+        b.save()?;
+        let id = rt.new_id();
+        let _ = rt.run(&id, &b)?;
+    }
     untouched(&host)?;
     ensure_eq!(
         fs::read_to_string(&host_file)?,

@@ -75,7 +75,9 @@ fn dir() -> PathBuf {
     berth_tests::tempdir::base().join("probe")
 }
 
-/// Removes the compiled helper; called once all cases ran.
+/// Removes the compiled helper, and this run's temporary base directory if nothing else
+/// is left in it; called once all cases ran.
 pub fn cleanup() {
     let _ = std::fs::remove_dir_all(dir());
+    let _ = std::fs::remove_dir(berth_tests::tempdir::base());
 }

@@ -14,6 +14,7 @@
 
 mod direct;
 pub mod events;
+mod fields;
 mod hierarchy;
 mod oom;
 mod placement;
@@ -29,8 +30,6 @@ use std::time::{Duration, Instant};
 use libcgroups::common::{
     AnyCgroupManager, AnyManagerError, CgroupManager, ControllerOpt, FreezerState,
 };
-use libcgroups::v1::manager::V1ManagerError;
-use libcgroups::v2::manager::V2ManagerError;
 use nix::sys::signal::{kill, Signal};
 use nix::unistd::Pid;
 use oci_spec::runtime::{LinuxResources, Spec};
@@ -409,6 +408,11 @@ impl Cgroup {
         loop {
             hierarchy::remove_dirs(&dirs);
             let Some(left) = dirs.iter().find(|d| d.exists()) else {
+                if let Some(parent) = self.placement.path().parent() {
+                    if parent == Path::new(placement::PARENT) {
+                        self.hierarchy.remove_parent_if_empty(parent);
+                    }
+                }
                 return Ok(());
             };
             if Instant::now() > deadline {
@@ -422,7 +426,8 @@ impl Cgroup {
     }
 
     fn lib_err(&self, e: AnyManagerError, op: &str) -> CgroupError {
-        let field = field_of(&e).or_else(|| self.field_in_message(&e.to_string()));
+        let dirs = self.hierarchy.dirs(&self.placement.path());
+        let field = fields::field_for(&e, &dirs);
         match field {
             Some(field) => CgroupError::Config {
                 field: field.into(),
@@ -434,77 +439,4 @@ impl Cgroup {
             },
         }
     }
-}
-
-impl Cgroup {
-    /// Many libcgroups errors are a bare "failed to write X to PATH": the
-    /// cgroup file in PATH says which field it was.
-    fn field_in_message(&self, msg: &str) -> Option<&'static str> {
-        self.hierarchy
-            .dirs(&self.placement.path())
-            .iter()
-            .find_map(|d| {
-                let at = msg.find(&format!("{}/", d.display()))?;
-                let rest = &msg[at + d.as_os_str().len() + 1..];
-                let file = rest.split([':', ' ', '/']).next()?;
-                field_of_file(file)
-            })
-    }
-}
-
-fn field_of_file(file: &str) -> Option<&'static str> {
-    let controller = file.split('.').next()?;
-    Some(match controller {
-        "memory" => "linux.resources.memory",
-        "cpu" | "cpuset" => "linux.resources.cpu",
-        "pids" => "linux.resources.pids",
-        "io" | "blkio" => "linux.resources.blockIO",
-        "hugetlb" => "linux.resources.hugepageLimits",
-        "devices" => "linux.resources.devices",
-        "net_cls" => "linux.resources.network.classID",
-        "net_prio" => "linux.resources.network.priorities",
-        "rdma" => "linux.resources.rdma",
-        _ => return None,
-    })
-}
-
-/// Which `linux.resources` field a libcgroups failure is about.
-fn field_of(e: &AnyManagerError) -> Option<&'static str> {
-    use libcgroups::v1::ControllerType as C1;
-    Some(match e {
-        AnyManagerError::V1(e) => match e {
-            V1ManagerError::BlkioController(_) => "linux.resources.blockIO",
-            V1ManagerError::CpuController(_) => "linux.resources.cpu",
-            V1ManagerError::CpuSetController(_) => "linux.resources.cpu",
-            V1ManagerError::HugeTlbController(_) => "linux.resources.hugepageLimits",
-            V1ManagerError::MemoryController(_) => "linux.resources.memory",
-            V1ManagerError::PidsController(_) => "linux.resources.pids",
-            V1ManagerError::CGroupRequired(c) => match c {
-                C1::Cpu | C1::CpuAcct | C1::CpuSet => "linux.resources.cpu",
-                C1::Devices => "linux.resources.devices",
-                C1::HugeTlb => "linux.resources.hugepageLimits",
-                C1::Memory => "linux.resources.memory",
-                C1::Pids => "linux.resources.pids",
-                C1::Blkio => "linux.resources.blockIO",
-                C1::NetworkPriority => "linux.resources.network.priorities",
-                C1::NetworkClassifier => "linux.resources.network.classID",
-                C1::PerfEvent | C1::Freezer => return None,
-            },
-            _ => return None,
-        },
-        AnyManagerError::V2(e) => match e {
-            V2ManagerError::CpuController(_) | V2ManagerError::CpuSetController(_) => {
-                "linux.resources.cpu"
-            }
-            V2ManagerError::HugeTlbController(_) => "linux.resources.hugepageLimits",
-            V2ManagerError::IoController(_) => "linux.resources.blockIO",
-            V2ManagerError::MemoryController(_) => "linux.resources.memory",
-            V2ManagerError::PidsController(_) => "linux.resources.pids",
-            V2ManagerError::UnifiedController(_) => "linux.resources.unified",
-            #[cfg(feature = "cgroupsv2-devices")]
-            V2ManagerError::DevicesController(_) => "linux.resources.devices",
-            _ => return None,
-        },
-        AnyManagerError::Systemd(_) => return None,
-    })
 }

@@ -12,7 +12,7 @@ use std::path::{Component, Path, PathBuf};
 use super::CgroupError;
 
 const FIELD: &str = "linux.cgroupsPath";
-const PARENT: &str = "/berth";
+pub(crate) const PARENT: &str = "/berth";
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) enum Placement {

@@ -508,3 +508,120 @@ fn blkio_weight_is_written_or_named() {
         }
     }
 }
+
+#[test]
+fn relative_and_default_paths_go_under_berth() {
+    let id = format!("berth-test-{}-default", std::process::id());
+    let mut s = Spec::default();
+    s.set_linux(Some(LinuxBuilder::default().build().expect("linux")));
+    let f = Fixture {
+        cg: Cgroup::create(&s, &id, false).expect("create default"),
+        children: Vec::new(),
+    };
+    assert_eq!(f.cg.record().path, format!("/berth/{id}"));
+    let dir = f.cg.dir("pids").or_else(|| f.cg.dir("")).expect("pids dir");
+    assert!(dir.ends_with(format!("berth/{id}")), "{}", dir.display());
+    assert!(dir.exists());
+
+    let rel = format!("berth-test-{}-rel/inner", std::process::id());
+    let linux = LinuxBuilder::default()
+        .cgroups_path(PathBuf::from(&rel))
+        .build()
+        .expect("linux");
+    s.set_linux(Some(linux));
+    let g = Fixture {
+        cg: Cgroup::create(&s, "rel", false).expect("create relative"),
+        children: Vec::new(),
+    };
+    assert_eq!(g.cg.record().path, format!("/berth/{rel}"));
+    let d = g.cg.dir("pids").or_else(|| g.cg.dir("")).expect("dir");
+    assert!(d.exists(), "{}", d.display());
+    g.cg.destroy().expect("destroy");
+    assert!(!d.exists());
+    // The intermediate directory this test made, which destroy leaves like runc.
+    let made = format!("berth/berth-test-{}-rel", std::process::id());
+    let mut roots = vec![PathBuf::from("/sys/fs/cgroup")];
+    if let Ok(rd) = std::fs::read_dir("/sys/fs/cgroup") {
+        roots.extend(rd.flatten().map(|e| e.path()));
+    }
+    for r in roots {
+        let _ = std::fs::remove_dir(r.join(&made));
+    }
+    let left: Vec<_> = std::fs::read_dir("/sys/fs/cgroup")
+        .map(|rd| rd.flatten().map(|e| e.path().join(&made)).collect())
+        .unwrap_or_else(|_| Vec::new())
+        .into_iter()
+        .filter(|p: &PathBuf| p.exists())
+        .collect();
+    assert!(left.is_empty(), "{left:?}");
+}
+
+#[test]
+fn systemd_without_systemd_is_a_clear_error() {
+    let mut s = Spec::default();
+    let linux = LinuxBuilder::default()
+        .cgroups_path(PathBuf::from("system.slice:berth:test"))
+        .build()
+        .expect("linux");
+    s.set_linux(Some(linux));
+    let e = Cgroup::create(&s, "sd", true)
+        .err()
+        .expect("no systemd here: must fail");
+    assert!(e.to_string().starts_with("--systemd-cgroup: "), "{e}");
+}
+
+#[test]
+fn cpu_burst_idle_realtime_and_memory_knobs() {
+    let f = create(
+        "knobs",
+        serde_json::json!({
+            "cpu": {"quota": 50000, "period": 100000, "burst": 20000, "idle": 1},
+        }),
+    );
+    assert_eq!(
+        f.read(("cpu", "cpu.cfs_burst_us"), "cpu.max.burst"),
+        "20000"
+    );
+    assert_eq!(f.read(("cpu", "cpu.idle"), "cpu.idle"), "1");
+    if f.cg.is_v2() {
+        let e = Cgroup::create(
+            &spec("rt", serde_json::json!({"cpu": {"realtimeRuntime": 1000}})),
+            "rt",
+            false,
+        )
+        .err()
+        .expect("realtime on v2 must be refused");
+        assert!(
+            e.to_string()
+                .starts_with("linux.resources.cpu.realtimeRuntime: "),
+            "{e}"
+        );
+        assert_eq!(dirs_exist("rt"), Vec::<PathBuf>::new());
+        return;
+    }
+    let g = create(
+        "v1mem",
+        serde_json::json!({
+            "cpu": {"realtimePeriod": 1000000, "realtimeRuntime": 1000},
+            "memory": {"limit": 33554432, "swappiness": 10, "disableOOMKiller": true},
+        }),
+    );
+    assert_eq!(g.read(("cpu", "cpu.rt_runtime_us"), ""), "1000");
+    assert_eq!(g.read(("cpu", "cpu.rt_period_us"), ""), "1000000");
+    assert_eq!(g.read(("memory", "memory.swappiness"), ""), "10");
+    assert!(g
+        .read(("memory", "memory.oom_control"), "")
+        .contains("oom_kill_disable 1"));
+}
+
+#[test]
+fn rdma_is_written_by_berth_or_named() {
+    // No RDMA hardware here or in the microVM: v2 has the controller and the
+    // kernel refuses the unknown device; this v1 host has no rdma hierarchy.
+    let r = serde_json::json!({"rdma": {"mlx5_0": {"hcaHandles": 3, "hcaObjects": 100}}});
+    let e = Cgroup::create(&spec("rdma", r), "rdma", false)
+        .err()
+        .expect("no rdma device: must fail");
+    assert!(e.to_string().starts_with("linux.resources.rdma"), "{e}");
+    assert_eq!(dirs_exist("rdma"), Vec::<PathBuf>::new());
+}

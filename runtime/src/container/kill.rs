@@ -13,9 +13,8 @@ pub fn kill(g: &Global, id: &str, signal: Signal, all: bool) -> Result<()> {
     let dir = StateDir::open(&g.root, id)?;
     let state = dir.load()?;
     if state.status == Status::Stopped {
-        return Err(Error::WrongState {
+        return Err(Error::NotRunning {
             id: id.into(),
-            status: state.status.to_string(),
             op: "kill",
         });
     }

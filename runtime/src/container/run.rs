@@ -3,6 +3,7 @@
 //! (128 + signal when killed, like a shell). A terminal without a console
 //! socket is relayed to berth's own stdio.
 
+use std::os::fd::AsFd;
 use std::path::Path;
 
 use nix::unistd::Pid;
@@ -11,7 +12,7 @@ use super::create::{create, CreateOpts};
 use super::foreground::{self, Signals};
 use super::Global;
 use crate::error::Result;
-use crate::tty::ConsoleListener;
+use crate::tty::{self, ConsoleListener};
 
 pub fn run(g: &Global, opts: &CreateOpts, detach: bool) -> Result<i32> {
     if !detach {
@@ -44,6 +45,10 @@ pub fn run(g: &Global, opts: &CreateOpts, detach: bool) -> Result<i32> {
         }
     };
     drop(relay);
+    if let Some(m) = &master {
+        // Before the process starts, so its first look at the size is right.
+        tty::copy_size(std::io::stdin().as_fd(), m.as_fd())?;
+    }
     if let Err(e) = super::start::release(&created.dir, &created.state) {
         drop(created);
         let _ = super::delete::delete(g, &opts.id, true);

@@ -1,7 +1,7 @@
 //! `start`: release the created init through its exec fifo, then run the
 //! poststart hooks.
 
-use std::os::fd::{AsFd, AsRawFd, OwnedFd};
+use std::os::fd::{AsFd, AsRawFd};
 
 use nix::fcntl::OFlag;
 use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
@@ -29,19 +29,19 @@ pub fn release(dir: &StateDir, state: &State) -> Result<()> {
             op: "start",
         });
     }
+    // Before the fifo is opened: that releases the init, which may have
+    // exec'd, exited and been reaped by the time we looked for it after.
+    let pidfd = crate::sys::pidfd_open(state.pid)
+        .map_err(|e| Error::io("pidfd_open", format!("pid {}", state.pid), e))?;
     let path = dir.exec_fifo();
     // Non-blocking, so a dead init cannot hang us: we poll the fifo
     // together with the init's pidfd.
-    let fd = nix::fcntl::open(
+    let fifo = crate::sys::open(
         &path,
         OFlag::O_RDONLY | OFlag::O_NONBLOCK | OFlag::O_CLOEXEC,
         Mode::empty(),
     )
     .map_err(|e| Error::sys("open", path.display(), e))?;
-    // SAFETY: fresh fd from open(2), owned by nobody else.
-    let fifo: OwnedFd = unsafe { std::os::fd::FromRawFd::from_raw_fd(fd) };
-    let pidfd = crate::sys::pidfd_open(state.pid)
-        .map_err(|e| Error::io("pidfd_open", format!("pid {}", state.pid), e))?;
     let mut got_byte = false;
     loop {
         let mut fds = [

@@ -74,6 +74,13 @@ impl Rootfs<'_> {
             bundle: self.bundle,
             userns: self.userns,
             netns: self.netns,
+            // Only reached with SELinux enabled: lsm::Labels refuses it otherwise.
+            mount_label: self
+                .spec
+                .linux()
+                .as_ref()
+                .and_then(|l| l.mount_label().as_deref())
+                .filter(|l| !l.is_empty()),
         };
         mounts::mount_all(&ctx, mounts)?;
         // A /dev bound from the host already has its devices.
@@ -133,12 +140,11 @@ impl Rootfs<'_> {
 }
 
 fn open_dir(path: &Path) -> Result<OwnedFd> {
-    let fd = nix::fcntl::open(
+    let fd = crate::sys::open(
         path,
         OFlag::O_PATH | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC,
         Mode::empty(),
     )
     .sys("open", path.display())?;
-    // SAFETY: fresh fd from open(2), owned by nobody else.
-    Ok(unsafe { std::os::fd::FromRawFd::from_raw_fd(fd) })
+    Ok(fd)
 }

@@ -21,6 +21,9 @@ pub struct Context<'a> {
     /// without a network namespace, device nodes) are not allowed there.
     pub userns: bool,
     pub netns: bool,
+    /// `linux.mountLabel`, given as `context=` to the filesystems that take
+    /// it.
+    pub mount_label: Option<&'a str>,
 }
 
 pub fn mount_all(ctx: &Context, mounts: &[Mount]) -> Result<()> {
@@ -60,7 +63,11 @@ fn mount_one(ctx: &Context, m: &Mount) -> Result<()> {
         .as_ref()
         .map(|s| s.display().to_string())
         .unwrap_or_else(|| typ.to_string());
-    let data = opts.data.join(",");
+    let mut data = opts.data.clone();
+    if let Some(label) = ctx.mount_label.filter(|_| takes_mount_label(typ)) {
+        data.push(format!("context=\"{label}\""));
+    }
+    let data = data.join(",");
     let data = (!data.is_empty()).then_some(data.as_str());
     let target_path = resolve::fd_path(&target);
     let res = match typ {
@@ -200,6 +207,12 @@ fn apply_propagation(ctx: &Context, dest: &Path, opts: &Options) -> Result<()> {
             .map_err(|e| Error::sys("mount(propagation)", dest.display(), e))?;
     }
     Ok(())
+}
+
+/// runc's rule: procfs, sysfs, mqueue and cgroup filesystems reject or
+/// ignore `context=`; the rest (tmpfs, devpts...) get the mount label.
+fn takes_mount_label(typ: &str) -> bool {
+    !matches!(typ, "proc" | "sysfs" | "mqueue" | "cgroup" | "cgroup2")
 }
 
 /// A source relative to the bundle, as the spec allows for bind mounts.
