@@ -389,3 +389,42 @@ impl Drop for RawMode<'_> {
         let _ = termios::tcsetattr(self.fd, SetArg::TCSANOW, &self.saved);
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn console_message_round_trips() {
+        let (a, b) = nix::sys::socket::socketpair(
+            nix::sys::socket::AddressFamily::Unix,
+            nix::sys::socket::SockType::Stream,
+            None,
+            nix::sys::socket::SockFlag::SOCK_CLOEXEC,
+        )
+        .unwrap();
+        let (r, w) = nix::unistd::pipe().unwrap();
+        send_fd(&a, w.as_raw_fd(), PTMX.as_bytes()).unwrap();
+        drop(w);
+        let (got, name) = recv_fd(b.as_fd()).unwrap();
+        assert_eq!(name, PTMX);
+        // The received fd is the pipe's write end: bytes reach the read end.
+        nix::unistd::write(&got, b"x").unwrap();
+        let mut buf = [0u8; 1];
+        assert_eq!(nix::unistd::read(r.as_raw_fd(), &mut buf).unwrap(), 1);
+        assert_eq!(&buf, b"x");
+    }
+
+    #[test]
+    fn message_without_fd_is_an_error() {
+        let (a, b) = nix::sys::socket::socketpair(
+            nix::sys::socket::AddressFamily::Unix,
+            nix::sys::socket::SockType::Stream,
+            None,
+            nix::sys::socket::SockFlag::SOCK_CLOEXEC,
+        )
+        .unwrap();
+        nix::unistd::write(&a, b"no fd").unwrap();
+        assert!(recv_fd(b.as_fd()).is_err());
+    }
+}
