@@ -19,6 +19,8 @@ pub fn cases() -> Vec<Case> {
     vec![
         case!("seccomp.errno", errno_ret_returned),
         case!("seccomp.kill", kill_process_kills),
+        case!("seccomp.kill", kill_thread_and_trap_signal),
+        case!("seccomp.trace", trace_without_tracer_fails_enosys),
         case!("seccomp.args", argument_conditions),
         case!("seccomp.log", log_allows),
         case!("seccomp.profile", docker_default_profile),
@@ -76,6 +78,44 @@ fn kill_process_kills(rt: &Runtime) -> Outcome {
         "the container's process should die of SIGSYS (exit {}), got {}: {out:?}",
         128 + libc::SIGSYS,
         out.code
+    );
+    pass()
+}
+
+/// SCMP_ACT_KILL (= KILL_THREAD) and SCMP_ACT_TRAP both end a
+/// single-threaded process with SIGSYS (TRAP by the signal, unhandled).
+fn kill_thread_and_trap_signal(rt: &Runtime) -> Outcome {
+    for action in ["SCMP_ACT_KILL", "SCMP_ACT_KILL_THREAD", "SCMP_ACT_TRAP"] {
+        let mut b = sh_bundle(rt, "")?;
+        b.args(&["mkdir", "/tmp/t"]);
+        b.config["linux"]["seccomp"] =
+            allow_but(json!([{"names": ["mkdir", "mkdirat"], "action": action}]));
+        b.save()?;
+        let id = rt.new_id();
+        let out = rt.run(&id, &b)?;
+        ensure!(
+            out.code == 128 + libc::SIGSYS,
+            "{action}: expected death by SIGSYS (exit {}), got {}: {out:?}",
+            128 + libc::SIGSYS,
+            out.code
+        );
+    }
+    pass()
+}
+
+/// SCMP_ACT_TRACE with no tracer attached: the kernel fails the call with
+/// ENOSYS.
+fn trace_without_tracer_fails_enosys(rt: &Runtime) -> Outcome {
+    let out = with_seccomp(
+        rt,
+        "mkdir /tmp/tr 2>&1; echo rc=$?",
+        allow_but(
+            json!([{"names": ["mkdir", "mkdirat"], "action": "SCMP_ACT_TRACE", "errnoRet": 7}]),
+        ),
+    )?;
+    ensure!(
+        out.contains("Function not implemented") && out.contains("rc=1"),
+        "{out:?}"
     );
     pass()
 }
