@@ -18,7 +18,10 @@ DEMO_DIR ?= /tmp/berth-demo
 RUNTIME ?=
 # libbpf-sys (libcgroups' cgroup v2 device filter) builds libbpf: libelf, zlib, pkg-config.
 BUILD_PACKAGES = gcc make pkg-config libelf-dev zlib1g-dev
-APT_PACKAGES = busybox-static runc crun containerd conmon podman uidmap time jq hyperfine $(BUILD_PACKAGES)
+# qemu, the cloud kernel and cpio: the cgroup v2 microVM (integration/microvm).
+VM_PACKAGES = qemu-system-x86 linux-image-cloud-amd64 cpio
+APT_PACKAGES = busybox-static runc crun containerd conmon podman uidmap time jq hyperfine \
+	$(BUILD_PACKAGES) $(VM_PACKAGES)
 
 .PHONY: all build release install demo deps build-deps test test-runc conformance bench test-vm engines clean
 
@@ -67,6 +70,8 @@ test: deps
 	$(CARGO) clippy --workspace --all-targets -- -D warnings
 	$(CARGO) build --workspace
 	$(CARGO) test --workspace --no-fail-fast
+	integration/engines.sh target/debug/berth
+	integration/microvm/run-tests.sh
 
 test-runc: deps build
 	RUNTIME=/usr/sbin/runc $(CARGO) test -p berth-tests --test conformance
