@@ -16,23 +16,33 @@ SHARED ?= $(CURDIR)/../shared
 BENCH ?= $(SHARED)/bench
 DEMO_DIR ?= /tmp/berth-demo
 RUNTIME ?=
-APT_PACKAGES = busybox-static runc crun containerd conmon podman uidmap time jq hyperfine
+# libbpf-sys (libcgroups' cgroup v2 device filter) builds libbpf: libelf, zlib, pkg-config.
+BUILD_PACKAGES = gcc make pkg-config libelf-dev zlib1g-dev
+APT_PACKAGES = busybox-static runc crun containerd conmon podman uidmap time jq hyperfine $(BUILD_PACKAGES)
 
-.PHONY: all build release install demo deps test test-runc conformance bench test-vm engines clean
+.PHONY: all build release install demo deps build-deps test test-runc conformance bench test-vm engines clean
 
 all: build
 
-build:
+build: build-deps
 	$(CARGO) build --workspace
 
-release:
+release: build-deps
 	$(CARGO) build --workspace --release
 
 install: release
 	install -D -m 0755 target/release/berth $(DESTDIR)$(PREFIX)/bin/berth
 	install -D -m 0755 target/release/berth-shim $(DESTDIR)$(PREFIX)/bin/berth-shim
 
-# Debian packages the tests and the demo use; apt-get only for what is missing.
+# What compiling needs, and (deps) what the tests and the demo use; apt-get only installs
+# what is missing.
+build-deps:
+	@missing=""; for p in $(BUILD_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
+	if [ -n "$$missing" ]; then \
+	  echo "installing:$$missing"; \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null; \
+	fi
+
 deps:
 	@missing=""; for p in $(APT_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
 	if [ -n "$$missing" ]; then \
@@ -64,11 +74,13 @@ test-runc: deps build
 conformance: build
 	RUNTIME=$(RUNTIME) $(CARGO) test -q -p berth-tests --test conformance -- --conformance
 
+BENCH_OUT ?= /tmp/berth-bench/out
 bench: release deps
-	$(BENCH)/lifecycle.sh --floor berth=$(CURDIR)/target/release/berth runc crun
-	$(BENCH)/memory.sh berth=$(CURDIR)/target/release/berth runc crun
-	$(BENCH)/shim-memory.sh berth=$(CURDIR)/target/release/berth-shim conmon containerd
-	$(BENCH)/log-throughput.sh -m 256 floor conmon containerd berth=$(CURDIR)/target/release/berth-shim
+	$(BENCH)/lifecycle.sh -o $(BENCH_OUT)/lifecycle --floor berth=$(CURDIR)/target/release/berth runc crun
+	$(BENCH)/memory.sh -o $(BENCH_OUT)/memory berth=$(CURDIR)/target/release/berth runc crun
+	$(BENCH)/shim-memory.sh -o $(BENCH_OUT)/shim-memory berth=$(CURDIR)/target/release/berth-shim conmon containerd
+	$(BENCH)/log-throughput.sh -o $(BENCH_OUT)/log-throughput -m 256 floor conmon containerd berth=$(CURDIR)/target/release/berth-shim
+	@echo; integration/bench-ratios.sh $(BENCH_OUT)
 
 test-vm: build
 	integration/microvm/run-tests.sh

@@ -2,7 +2,7 @@
 # run-tests.sh [-k] [FILTER]
 #
 # Runs berth's cgroup tests on a real cgroup v2 hierarchy: builds the tests on the host, boots the
-# microVM (/work/shared/microvm/run-in-vm.sh: Debian cloud kernel, qemu TCG, cgroup2 with every
+# microVM (../shared/microvm/run-in-vm.sh beside the repository: Debian cloud kernel, qemu TCG, cgroup2 with every
 # controller) and runs inside it
 #   1. the `cgroups::` unit tests of the berth library (real cgroups, no container), and
 #   2. the cgroup cases of the conformance suite (tests/conformance/cgroups.rs, names starting
@@ -10,7 +10,7 @@
 # Prints each test binary's results and a summary; exits non-zero if anything failed.
 #   FILTER  test name filter instead of the defaults (cgroups:: and cgroup_)
 #   -k      keep the staging directory (printed) for a manual run-in-vm.sh
-# Env: RUN_IN_VM (default /work/shared/microvm/run-in-vm.sh), RUNC (default: runc on PATH),
+# Env: RUN_IN_VM (default ../shared/microvm/run-in-vm.sh beside the repository), RUNC (default: runc on PATH),
 #      VM_MEM (MiB, default 1024), VM_TIMEOUT (s, default 900).
 set -euo pipefail
 
@@ -18,7 +18,7 @@ KEEP=0
 if [ "${1:-}" = -k ]; then KEEP=1; shift; fi
 FILTER=${1:-}
 ROOT=$(cd "$(dirname "$0")/../.." && pwd)
-RUN_IN_VM=${RUN_IN_VM:-/work/shared/microvm/run-in-vm.sh}
+RUN_IN_VM=${RUN_IN_VM:-$ROOT/../shared/microvm/run-in-vm.sh}
 RUNC=${RUNC:-$(command -v runc || true)}
 [ -x "$RUN_IN_VM" ] || { echo "run-tests: $RUN_IN_VM not found" >&2; exit 2; }
 command -v jq >/dev/null || { echo "run-tests: jq not found (apt-get install jq)" >&2; exit 2; }

@@ -98,15 +98,8 @@ fn mount_options() -> Vec<&'static str> {
     v
 }
 
-/// Adapter until seccomp.rs offers `seccomp::features()` (its helper is
-/// adding it): berth reports what a test compile says, so the document
-/// never claims a filter berth would refuse.
 fn seccomp() -> Value {
-    let probe = oci_spec::runtime::LinuxSeccompBuilder::default()
-        .default_action(oci_spec::runtime::LinuxSeccompAction::ScmpActAllow)
-        .build();
-    let enabled = probe.is_ok_and(|s| crate::seccomp::compile(&s).is_ok());
-    json!({ "enabled": enabled })
+    crate::seccomp::features()
 }
 
 #[cfg(test)]

@@ -20,13 +20,41 @@ pub struct Finalize<'a> {
     process: &'a Process,
     caps: Option<capabilities::Sets>,
     filter: Option<seccomp::Program>,
+    /// Where the notify listener fd goes (`SCMP_ACT_NOTIFY`): the agent's
+    /// socket, connected before pivot_root, the seccomp config and the
+    /// state JSON to send with it.
+    agent: Option<Agent<'a>>,
     exe: CString,
     /// The process is in a user namespace (setgroups may be denied there).
     userns: bool,
     preserve_fds: u32,
 }
 
+pub struct Agent<'a> {
+    pub socket: OwnedFd,
+    pub seccomp: &'a LinuxSeccomp,
+    pub state_json: String,
+}
+
 impl<'a> Finalize<'a> {
+    /// Hand the notify listener fd to a seccomp agent once installed.
+    pub fn with_agent(mut self, agent: Option<Agent<'a>>) -> Self {
+        self.agent = agent;
+        self
+    }
+
+    fn install_seccomp(&self) -> Result<()> {
+        let Some(f) = &self.filter else { return Ok(()) };
+        let listener = seccomp::install(f)?;
+        if let (Some(fd), Some(agent)) = (listener, &self.agent) {
+            let state: serde_json::Value =
+                serde_json::from_str(&agent.state_json).unwrap_or_default();
+            let pid = state["pid"].as_i64().unwrap_or(0) as i32;
+            seccomp::send_listener_fd(&agent.socket, &fd, agent.seccomp, pid, &agent.state_json)?;
+        }
+        Ok(())
+    }
+
     /// Translate capabilities, compile the seccomp filter and find the
     /// executable, in the container's mount namespace.
     pub fn prepare(
@@ -45,6 +73,7 @@ impl<'a> Finalize<'a> {
             process,
             caps,
             filter,
+            agent: None,
             exe,
             userns,
             preserve_fds,
@@ -62,9 +91,7 @@ impl<'a> Finalize<'a> {
         // Without no_new_privs, loading a filter needs CAP_SYS_ADMIN, which
         // the user switch may take away: load it now (runc does the same).
         if !nnp {
-            if let Some(f) = &self.filter {
-                seccomp::install(f)?;
-            }
+            self.install_seccomp()?;
         }
         set_keepcaps(true)?;
         chdir(process.cwd())?;
@@ -83,9 +110,7 @@ impl<'a> Finalize<'a> {
                     nix::errno::Errno::last(),
                 ));
             }
-            if let Some(f) = &self.filter {
-                seccomp::install(f)?;
-            }
+            self.install_seccomp()?;
         }
         crate::sys::cloexec_from(3 + self.preserve_fds)
             .map_err(|e| Error::sys("close_range", "fds", e))?;

@@ -86,6 +86,16 @@ impl Init<'_> {
             netns: self.plan.creates(Ns::Network) || self.plan.joins(Ns::Network),
         };
         rootfs.prepare()?;
+        // The agent's socket is a host path: connect while it is reachable.
+        let listener = match self
+            .spec
+            .linux()
+            .as_ref()
+            .and_then(|l| l.seccomp().as_ref())
+        {
+            Some(s) => crate::seccomp::connect_listener(s)?,
+            None => None,
+        };
         chan.send(&Msg::MountsReady)?;
         chan.expect(Msg::HooksDone)?;
         hooks::run(
@@ -115,7 +125,16 @@ impl Init<'_> {
             .linux()
             .as_ref()
             .and_then(|l| l.seccomp().as_ref());
-        let last = Finalize::prepare(process, seccomp, self.userns(), self.preserve_fds)?;
+        let agent = match (seccomp, listener) {
+            (Some(s), Some(socket)) => Some(crate::finalize::Agent {
+                socket,
+                seccomp: s,
+                state_json: state_json.clone(),
+            }),
+            _ => None,
+        };
+        let last = Finalize::prepare(process, seccomp, self.userns(), self.preserve_fds)?
+            .with_agent(agent);
         chan.send(&Msg::Created)?;
         *created = true;
 
@@ -204,14 +223,12 @@ fn wait_for_go(chan: &Channel) -> Result<String> {
 /// write end is close-on-exec: `start` sees EOF once execve succeeded.
 fn wait_for_start(fifo: &OwnedFd) -> Result<()> {
     let path = format!("/proc/self/fd/{}", fifo.as_raw_fd());
-    let w = nix::fcntl::open(
+    let w = crate::sys::open(
         path.as_str(),
         OFlag::O_WRONLY | OFlag::O_CLOEXEC,
         Mode::empty(),
     )
     .map_err(|e| Error::sys("open", "exec fifo", e))?;
-    // SAFETY: fresh fd from open(2), owned by nobody else.
-    let w: OwnedFd = unsafe { std::os::fd::FromRawFd::from_raw_fd(w) };
     nix::unistd::write(&w, b"0").map_err(|e| Error::sys("write", "exec fifo", e))?;
     // Kept open until execve closes it.
     std::mem::forget(w);

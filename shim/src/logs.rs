@@ -53,7 +53,13 @@ pub struct Log {
     pub dropped: u64,
     failing: bool,
     ts: [u8; timefmt::LEN],
+    /// Set when the log is fsynced at exit: start writeback as we go so that the final fsync
+    /// has little left to do (bytes written since the last kick).
+    writeback: Option<u64>,
 }
+
+/// Start writeback of every this many bytes written (when fsync at exit is on).
+const WRITEBACK_EVERY: u64 = 16 << 20;
 
 struct Bucket {
     limit: RateLimit,
@@ -98,6 +104,7 @@ impl Log {
             dropped: 0,
             failing: false,
             ts: [b'0'; timefmt::LEN],
+            writeback: None,
         })
     }
 
@@ -243,6 +250,13 @@ impl Log {
         match r {
             Ok(()) => {
                 self.size += self.out.len() as u64;
+                if let (Some(pending), Some(fd)) = (self.writeback.as_mut(), &self.fd) {
+                    *pending += self.out.len() as u64;
+                    if *pending >= WRITEBACK_EVERY {
+                        sys::start_writeback(fd.as_raw_fd());
+                        *pending = 0;
+                    }
+                }
                 if self.failing {
                     note::warn(&format!("log {}: writing again", self.path.display()));
                     self.failing = false;
@@ -291,6 +305,11 @@ impl Log {
             note::warn(&format!("log {}: rotate failed: {e}", self.path.display()));
         }
         self.reopen();
+    }
+
+    /// The log will be fsynced at exit: write it back progressively.
+    pub fn sync_at_exit(&mut self) {
+        self.writeback = Some(0);
     }
 
     /// Reopen the path (after external rotation, or our own).

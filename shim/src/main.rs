@@ -5,6 +5,7 @@ mod attach;
 mod cli;
 mod control;
 mod error;
+mod event_loop;
 mod exit;
 mod logs;
 mod monitor;

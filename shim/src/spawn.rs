@@ -66,6 +66,7 @@ impl Runtime {
     fn cmd(&self) -> Command {
         let mut c = Command::new(&self.path);
         c.args(&self.global);
+        sys::clean_signals_on_exec(&mut c);
         c
     }
 

@@ -460,3 +460,27 @@ pub fn trim_code_pages() {
         unsafe { libc::madvise(a as *mut libc::c_void, b - a, libc::MADV_DONTNEED) };
     }
 }
+
+/// Make `cmd`'s child start with an empty signal mask and default SIGPIPE: the monitor blocks
+/// the signals it reads from its signalfd and ignores SIGPIPE, and both would otherwise be
+/// inherited by the runtime and, through runtimes that do not reset them, by the container.
+pub fn clean_signals_on_exec(cmd: &mut std::process::Command) {
+    use std::os::unix::process::CommandExt;
+    // SAFETY: the closure runs between fork and exec and only calls async-signal-safe
+    // functions (sigemptyset, sigprocmask, signal) on stack data.
+    unsafe {
+        cmd.pre_exec(|| {
+            let mut set: libc::sigset_t = std::mem::zeroed();
+            libc::sigemptyset(&mut set);
+            libc::sigprocmask(libc::SIG_SETMASK, &set, std::ptr::null_mut());
+            libc::signal(libc::SIGPIPE, libc::SIG_DFL);
+            Ok(())
+        })
+    };
+}
+
+/// Ask the kernel to start writing back the file's dirty pages, without waiting.
+pub fn start_writeback(fd: RawFd) {
+    // SAFETY: integer arguments only; offset 0 and length 0 mean the whole file.
+    unsafe { libc::sync_file_range(fd, 0, 0, libc::SYNC_FILE_RANGE_WRITE) };
+}

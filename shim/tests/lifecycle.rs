@@ -391,3 +391,39 @@ fn bad_input_fails_cleanly() {
     std::thread::sleep(Duration::from_millis(200));
     assert_eq!(leftovers(&c), Vec::<String>::new());
 }
+
+#[test]
+fn report_on_sync_fd() {
+    use std::os::unix::process::CommandExt;
+    let c = Ctx::new("syncfd", &["true"]);
+    let exit = c.p("exit.json");
+    let mut fds = [0; 2];
+    // SAFETY: fds is a valid array of two ints.
+    assert_eq!(unsafe { libc::pipe2(fds.as_mut_ptr(), libc::O_CLOEXEC) }, 0);
+    // SAFETY: both descriptors were just created and are owned here only.
+    let (r, w) = unsafe { (OwnedFd::from_raw_fd(fds[0]), OwnedFd::from_raw_fd(fds[1])) };
+    let wfd = w.as_raw_fd();
+    let mut cmd = c.shim(&["--sync-fd", "7", "--exit-file", exit.to_str().unwrap()]);
+    // SAFETY: dup2 is async-signal-safe; it runs between fork and exec.
+    unsafe {
+        cmd.pre_exec(move || {
+            if libc::dup2(wfd, 7) < 0 {
+                return Err(std::io::Error::last_os_error());
+            }
+            Ok(())
+        })
+    };
+    let out = cmd.output().unwrap();
+    drop(w);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(out.stdout.is_empty(), "report went to stdout");
+    let mut report = String::new();
+    std::io::Read::read_to_string(&mut std::fs::File::from(r), &mut report).unwrap();
+    let v: serde_json::Value = serde_json::from_str(report.trim()).unwrap();
+    assert!(v["pid"].as_i64().unwrap() > 0, "{report}");
+    assert_eq!(c.wait_exit(&exit, 30)["exit_code"], 0);
+}

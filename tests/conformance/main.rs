@@ -23,6 +23,7 @@ mod namespaces;
 mod process;
 mod rootfs;
 mod rootless;
+mod seccomp;
 mod signals;
 mod terminal;
 mod versions;
@@ -41,7 +42,7 @@ macro_rules! case {
     ($feature:expr, $f:path) => {
         $crate::Case {
             feature: $feature,
-            name: stringify!($f),
+            name: concat!(module_path!(), "::", stringify!($f)),
             run: $f,
         }
     };
@@ -68,6 +69,7 @@ fn all_cases() -> Vec<Case> {
     v.extend(bad_input::cases());
     v.extend(rootless::cases());
     v.extend(signals::cases());
+    v.extend(seccomp::cases());
     v.extend(cgroups::cases());
     v.extend(exec::cases());
     v.extend(terminal::cases());
@@ -103,7 +105,7 @@ fn main() -> ExitCode {
         .into_iter()
         .map(|c| {
             let results = Arc::clone(&results);
-            Trial::ignorable_test(c.name, move || {
+            Trial::ignorable_test(c.name.trim_start_matches("conformance::"), move || {
                 let outcome = Runtime::new()
                     .map_err(Failed::from)
                     .and_then(|rt| (c.run)(&rt));
@@ -123,6 +125,8 @@ fn main() -> ExitCode {
         })
         .collect();
     let conclusion = libtest_mimic::run(&args, trials);
+    // Each case removed its own directory; only this run's empty parent is left.
+    let _ = std::fs::remove_dir(berth_tests::tempdir::base());
     if conformance {
         print_features(&results.lock().map(|r| r.clone()).unwrap_or_default());
     }
@@ -138,6 +142,8 @@ fn print_features(results: &[Record]) {
         e.0 = e.0.max(*verdict);
         if *verdict != Verdict::Pass {
             let first = note.lines().next().unwrap_or("");
+            let first = first.trim_start_matches("unsupported: ");
+            let name = name.trim_start_matches("conformance::");
             e.1.push(format!("{name}: {first}"));
         }
     }

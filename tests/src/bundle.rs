@@ -20,7 +20,8 @@ fn applets() -> Result<&'static [String]> {
     }
     // Through the reaper: its thread would otherwise collect this child
     // before `output` does (ECHILD).
-    let out = crate::reaper::output(std::process::Command::new(busybox()?).arg("--list"))?;
+    let out = crate::reaper::output(std::process::Command::new(busybox()?).arg("--list"))
+        .map_err(|e| Error(format!("busybox --list: {e}")))?;
     let list = String::from_utf8_lossy(&out.stdout)
         .lines()
         .filter(|a| !a.is_empty() && *a != "busybox")

@@ -198,12 +198,38 @@ impl Runtime {
         self.exec(&full, timeout)
     }
 
+    /// Runs the runtime with `--root` and `args`, with `files` open (read-only, not
+    /// close-on-exec) as fds 3, 4, ... of the runtime process, as a caller leaking fds would.
+    pub fn cmd_with_fds(&self, files: &[&Path], args: &[&str]) -> Result<Output> {
+        let mut full: Vec<String> = vec!["--root".into(), self.root.display().to_string()];
+        full.extend(args.iter().map(|s| s.to_string()));
+        self.exec_inner(&full, files, COMMAND_TIMEOUT)
+    }
+
     /// Runs the runtime with exactly `args` (no --root added).
     pub fn exec(&self, args: &[String], timeout: Duration) -> Result<Output> {
+        self.exec_inner(args, &[], timeout)
+    }
+
+    fn exec_inner(&self, args: &[String], files: &[&Path], timeout: Duration) -> Result<Output> {
         let n = self.next();
         let out_p = self.tmp.path().join(format!("cmd-{n}.out"));
         let err_p = self.tmp.path().join(format!("cmd-{n}.err"));
-        let mut cmd = Command::new(&self.bin);
+        let mut cmd = if files.is_empty() {
+            Command::new(&self.bin)
+        } else {
+            // The shell opens the fds without O_CLOEXEC and execs the runtime in its place.
+            let opens: Vec<String> = files
+                .iter()
+                .enumerate()
+                .map(|(i, f)| format!("{}<'{}'", i + 3, f.display()))
+                .collect();
+            let mut c = Command::new("/bin/sh");
+            c.arg("-c")
+                .arg(format!("exec {}; exec \"$0\" \"$@\"", opens.join(" ")))
+                .arg(&self.bin);
+            c
+        };
         cmd.args(args)
             .stdin(Stdio::null())
             .stdout(File::create(&out_p)?)

@@ -1,7 +1,7 @@
 //! `start`: release the created init through its exec fifo, then run the
 //! poststart hooks.
 
-use std::os::fd::{AsFd, AsRawFd, OwnedFd};
+use std::os::fd::{AsFd, AsRawFd};
 
 use nix::fcntl::OFlag;
 use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
@@ -36,14 +36,12 @@ pub fn release(dir: &StateDir, state: &State) -> Result<()> {
     let path = dir.exec_fifo();
     // Non-blocking, so a dead init cannot hang us: we poll the fifo
     // together with the init's pidfd.
-    let fd = nix::fcntl::open(
+    let fifo = crate::sys::open(
         &path,
         OFlag::O_RDONLY | OFlag::O_NONBLOCK | OFlag::O_CLOEXEC,
         Mode::empty(),
     )
     .map_err(|e| Error::sys("open", path.display(), e))?;
-    // SAFETY: fresh fd from open(2), owned by nobody else.
-    let fifo: OwnedFd = unsafe { std::os::fd::FromRawFd::from_raw_fd(fd) };
     let mut got_byte = false;
     loop {
         let mut fds = [
@@ -60,12 +58,16 @@ pub fn release(dir: &StateDir, state: &State) -> Result<()> {
             let mut buf = [0u8; 16];
             match nix::unistd::read(fifo.as_raw_fd(), &mut buf) {
                 Ok(0) if got_byte => break,
+                // EOF without the byte: the init closed the fifo without
+                // writing (it died); the pidfd below says so.
                 Ok(0) => {}
-                Ok(_) => got_byte = true,
-                Err(nix::errno::Errno::EAGAIN) => {}
+                Ok(_) => {
+                    got_byte = true;
+                    continue;
+                }
+                Err(nix::errno::Errno::EAGAIN) => continue,
                 Err(e) => return Err(Error::sys("read", path.display(), e)),
             }
-            continue;
         }
         if fds[1].revents().is_some_and(|r| !r.is_empty()) {
             if got_byte {

@@ -15,7 +15,7 @@ static SEQ: AtomicU32 = AtomicU32::new(0);
 
 /// The runtime under test: $RUNTIME, else the workspace's freshly built berth.
 pub fn runtime() -> PathBuf {
-    if let Some(r) = std::env::var_os("RUNTIME") {
+    if let Some(r) = std::env::var_os("RUNTIME").filter(|r| !r.is_empty()) {
         return PathBuf::from(r);
     }
     let ws = Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap();
