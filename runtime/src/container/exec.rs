@@ -24,7 +24,7 @@ use super::foreground::{self, Signals};
 use super::Global;
 use crate::cgroups::Cgroup;
 use crate::error::{Error, Result};
-use crate::finalize::Finalize;
+use crate::finalize::{Agent, Finalize};
 use crate::lsm::Labels;
 use crate::procfs::ProcFs;
 use crate::state::{State, StateDir, Status};
@@ -102,13 +102,21 @@ pub fn exec(g: &Global, opts: &ExecOpts) -> Result<i32> {
         .as_ref()
         .and_then(|l| l.namespaces().as_ref())
         .is_some_and(|ns| ns.iter().any(|n| n.typ() == Ns::User));
+    let seccomp = spec.linux().as_ref().and_then(|l| l.seccomp().as_ref());
+    // A seccomp agent's socket is a host path: connected before any setns.
+    let agent_socket = seccomp
+        .map(crate::seccomp::connect_listener)
+        .transpose()?
+        .flatten();
     // Before the container can see /proc: see procfs.rs.
     let proc = ProcFs::open()?;
     // Nothing forked below may expose the berth binary (selfexe.rs).
     crate::selfexe::protect()?;
     let tenant = Tenant {
         process: p,
-        seccomp: spec.linux().as_ref().and_then(|l| l.seccomp().as_ref()),
+        seccomp,
+        agent_socket,
+        state_json: String::from_utf8_lossy(&state.to_oci_json()).into_owned(),
         userns,
         preserve_fds: opts.preserve_fds,
         console,
@@ -413,6 +421,9 @@ fn join(t: &Target) -> Result<()> {
 struct Tenant<'a> {
     process: &'a Process,
     seccomp: Option<&'a LinuxSeccomp>,
+    /// Where the notify listener goes (`SCMP_ACT_NOTIFY`), with the state.
+    agent_socket: Option<OwnedFd>,
+    state_json: String,
     userns: bool,
     preserve_fds: u32,
     console: Option<OwnedFd>,
@@ -525,7 +536,18 @@ impl Tenant<'_> {
         identity::set_oom_score_adj(self.proc, p.oom_score_adj())?;
         // args[0] and PATH entries are looked up from the process's cwd.
         crate::finalize::chdir(p.cwd())?;
-        let last = Finalize::prepare(p, self.seccomp, self.userns, self.preserve_fds)?;
+        let agent = match (self.seccomp, &self.agent_socket) {
+            (Some(seccomp), Some(socket)) => Some(Agent {
+                socket: socket
+                    .try_clone()
+                    .map_err(|e| Error::io("dup", "seccomp agent socket", e))?,
+                seccomp,
+                state_json: self.state_json.clone(),
+            }),
+            _ => None,
+        };
+        let last =
+            Finalize::prepare(p, self.seccomp, self.userns, self.preserve_fds)?.with_agent(agent);
         // Before the user switch, the capability drop and no_new_privs, as
         // in the init.
         self.labels.apply(self.proc)?;
