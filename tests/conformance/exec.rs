@@ -18,6 +18,7 @@ pub fn cases() -> Vec<Case> {
     vec![
         case!("exec.namespaces", exec_joins_namespaces_and_cgroup),
         case!("exec.namespaces", exec_joins_user_namespace),
+        case!("exec.namespaces", exec_rootless),
         case!("exec.confinement", exec_has_init_capabilities),
         case!("exec.confinement", exec_gets_seccomp_filter),
         case!("exec.process", exec_overrides),
@@ -484,4 +485,109 @@ fn exec_in_created_container(rt: &Runtime) -> Outcome {
     ensure!(out.stdout.contains("in-created"), "output {out}");
     ensure_eq!(rt.status(&id)?, "created", "status after exec");
     finish(rt, &id, &b)
+}
+
+/// An unprivileged host user runs a container in its own user namespace (runc spec
+/// --rootless) and execs into it: the process is root inside, mapped to that user.
+fn exec_rootless(rt: &Runtime) -> Outcome {
+    use std::os::unix::fs::PermissionsExt;
+
+    let uid = 62000 + std::process::id() % 3000;
+    let mut b = rt.bundle(&["sleep", "1000"])?;
+    let cfg = &mut b.config;
+    let map = json!([{"containerID": 0, "hostID": uid, "size": 1}]);
+    cfg["linux"]["uidMappings"] = map.clone();
+    cfg["linux"]["gidMappings"] = map;
+    if let Some(ns) = cfg["linux"]["namespaces"].as_array_mut() {
+        ns.retain(|n| n["type"] != "network" && n["type"] != "user");
+        ns.push(json!({"type": "user"}));
+    }
+    if let Some(linux) = cfg["linux"].as_object_mut() {
+        linux.remove("resources");
+        linux.remove("cgroupsPath");
+    }
+    if let Some(mounts) = cfg["mounts"].as_array_mut() {
+        mounts.retain(|m| m["type"] != "cgroup");
+        for m in mounts.iter_mut() {
+            if m["destination"] == "/sys" {
+                *m = json!({"destination": "/sys", "type": "none", "source": "/sys",
+                            "options": ["rbind", "nosuid", "noexec", "nodev", "ro"]});
+            }
+            if let Some(opts) = m["options"].as_array_mut() {
+                opts.retain(|o| o != "gid=5");
+            }
+        }
+    }
+    b.save()?;
+    let state = rt.tmp().join(format!("rootless-exec-{uid}"));
+    fs::create_dir_all(&state)?;
+    nix::unistd::chown(&state, Some(uid.into()), Some(uid.into()))
+        .map_err(|e| Error(format!("chown {}: {e}", state.display())))?;
+    // The unprivileged user must reach the bundle and its state directory.
+    let mut dir = Some(state.as_path());
+    while let Some(d) = dir.filter(|d| d.starts_with("/tmp") && *d != std::path::Path::new("/tmp"))
+    {
+        let mut perm = fs::metadata(d)?.permissions();
+        perm.set_mode(perm.mode() | 0o711);
+        fs::set_permissions(d, perm)?;
+        dir = d.parent();
+    }
+    let id = rt.new_id();
+    let as_user = |args: &[&str]| -> Result<std::process::Output, Error> {
+        let mut cmd = Command::new("setpriv");
+        cmd.args([
+            format!("--reuid={uid}"),
+            format!("--regid={uid}"),
+            "--clear-groups".into(),
+        ])
+        .args(["env", "XDG_RUNTIME_DIR="])
+        .arg(&rt.bin)
+        .arg("--root")
+        .arg(&state)
+        .args(args)
+        .stdin(Stdio::null());
+        if args.first() == Some(&"run") {
+            // A detached container keeps the runtime's stdio: no pipes we would wait on.
+            let err = rt.tmp().join(format!("rootless-run-{uid}.err"));
+            cmd.stdout(Stdio::null()).stderr(fs::File::create(&err)?);
+            let mut child = reaper::spawn(&mut cmd)?;
+            let status = child.wait();
+            reaper::release(child.id());
+            return Ok(std::process::Output {
+                status: status?,
+                stdout: Vec::new(),
+                stderr: fs::read(&err)?,
+            });
+        }
+        Ok(reaper::output(&mut cmd)?)
+    };
+    let dir = b.dir.display().to_string();
+    let out = as_user(&["run", "-d", "--bundle", &dir, &id])?;
+    ensure!(
+        out.status.success(),
+        "rootless run -d failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let out = as_user(&["exec", &id, "sh", "-c", "id -u; cat /proc/self/uid_map"]);
+    let cleanup = as_user(&["delete", "--force", &id]);
+    let out = out?;
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    ensure!(
+        out.status.success(),
+        "rootless exec failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let l: Vec<&str> = stdout.lines().collect();
+    ensure_eq!(l.first().copied(), Some("0"), "uid inside ({stdout:?})");
+    let map: Vec<String> = l
+        .get(1)
+        .map(|m| m.split_whitespace().map(str::to_owned).collect())
+        .unwrap_or_default();
+    ensure_eq!(
+        map,
+        vec!["0".to_string(), uid.to_string(), "1".to_string()],
+        "uid_map seen by the rootless exec"
+    );
+    ensure!(cleanup?.status.success(), "rootless delete --force failed");
+    pass()
 }

@@ -3,6 +3,7 @@
 pub mod create;
 pub mod delete;
 pub mod exec;
+pub mod exec_process;
 pub mod foreground;
 pub mod kill;
 pub mod list;
