@@ -21,6 +21,9 @@ pub fn cases() -> Vec<Case> {
         case!("seccomp.kill", kill_process_kills),
         case!("seccomp.kill", kill_thread_and_trap_signal),
         case!("seccomp.trace", trace_without_tracer_fails_enosys),
+        case!("seccomp.flags", filter_flags_accepted),
+        case!("seccomp.unknown-syscalls", unknown_names_skipped),
+        case!("seccomp.late", runtime_setup_not_filtered),
         case!("seccomp.args", argument_conditions),
         case!("seccomp.log", log_allows),
         case!("seccomp.profile", docker_default_profile),
@@ -117,6 +120,47 @@ fn trace_without_tracer_fails_enosys(rt: &Runtime) -> Outcome {
         out.contains("Function not implemented") && out.contains("rc=1"),
         "{out:?}"
     );
+    pass()
+}
+
+/// SECCOMP_FILTER_FLAG_LOG and SPEC_ALLOW are passed to the kernel and the
+/// filter still works.
+fn filter_flags_accepted(rt: &Runtime) -> Outcome {
+    let mut f = allow_but(json!([{"names": ["mkdir", "mkdirat"], "action": "SCMP_ACT_ERRNO", "errnoRet": 38}]));
+    f["flags"] = json!(["SECCOMP_FILTER_FLAG_LOG", "SECCOMP_FILTER_FLAG_SPEC_ALLOW"]);
+    let out = with_seccomp(rt, "mkdir /tmp/f 2>&1; echo rc=$?", f)?;
+    ensure!(out.contains("Function not implemented"), "{out:?}");
+    pass()
+}
+
+/// A name neither the kernel nor the runtime knows is skipped, the rest of
+/// the profile applies (stock profiles name syscalls of newer kernels).
+fn unknown_names_skipped(rt: &Runtime) -> Outcome {
+    let out = with_seccomp(
+        rt,
+        "mkdir /tmp/u 2>&1; echo rc=$?",
+        allow_but(json!([{"names": ["berth_no_such_syscall", "mkdir", "mkdirat"],
+                          "action": "SCMP_ACT_ERRNO", "errnoRet": 38}])),
+    )?;
+    ensure!(out.contains("Function not implemented"), "{out:?}");
+    pass()
+}
+
+/// With noNewPrivileges the filter is loaded after the runtime's own setup:
+/// denying the calls it needs to switch user and set capabilities must not
+/// stop the container from starting (only the container is filtered).
+fn runtime_setup_not_filtered(rt: &Runtime) -> Outcome {
+    let denied = json!([{"names": ["setgroups", "setresuid", "setresgid", "setuid", "setgid",
+                                   "capset", "prctl", "chdir", "fchdir", "close_range"],
+                         "action": "SCMP_ACT_ERRNO", "errnoRet": 1}]);
+    let out = run_script(rt, "echo started; grep ^Uid: /proc/self/status", |b| {
+        b.config["process"]["noNewPrivileges"] = json!(true);
+        b.config["process"]["user"] = json!({"uid": 1000, "gid": 1000});
+        b.config["linux"]["seccomp"] = allow_but(denied);
+        Ok(())
+    })?;
+    ensure!(out.contains("started"), "{out:?}");
+    ensure!(out.contains("Uid:\t1000"), "user switch must have happened before the filter: {out:?}");
     pass()
 }
 
