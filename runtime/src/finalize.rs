@@ -101,6 +101,11 @@ impl<'a> Finalize<'a> {
             Some(c) => capabilities::apply(c)?,
             None => capabilities::clear_inherited()?,
         }
+        // Before the filter goes in: a profile may deny close_range or
+        // rt_sigaction, and these are the runtime's calls, not the user's.
+        crate::sys::cloexec_from(3 + self.preserve_fds)
+            .map_err(|e| Error::sys("close_range", "fds", e))?;
+        reset_signals();
         if nnp {
             // SAFETY: prctl with integer arguments.
             if unsafe { libc::prctl(libc::PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) } != 0 {
@@ -112,9 +117,6 @@ impl<'a> Finalize<'a> {
             }
             self.install_seccomp()?;
         }
-        crate::sys::cloexec_from(3 + self.preserve_fds)
-            .map_err(|e| Error::sys("close_range", "fds", e))?;
-        reset_signals();
         exec(&self.exe, process)
     }
 }
