@@ -41,6 +41,11 @@ pub enum Error {
         op: &'static str,
     },
 
+    /// The container has stopped. Worded as runc words it: containerd and
+    /// podman match "container not running" to treat a kill as done.
+    #[error("cannot {op} {id}: container not running")]
+    NotRunning { id: String, op: &'static str },
+
     #[error("hooks.{kind}[{index}] {path}: {msg}")]
     Hook {
         kind: &'static str,

@@ -1,1 +1,28 @@
-fn main() {}
+mod cli;
+
+use clap::Parser;
+
+fn main() {
+    let cli = cli::Cli::parse();
+    let format = match cli.log_format {
+        cli::LogFormat::Text => berth::log::Format::Text,
+        cli::LogFormat::Json => berth::log::Format::Json,
+    };
+    if let Err(e) = berth::log::init(cli.log.as_deref(), format, cli.debug) {
+        eprintln!("berth: --log: {e}");
+        std::process::exit(1);
+    }
+    let logged_to_file = cli.log.is_some();
+    match cli.dispatch() {
+        Ok(code) => std::process::exit(code),
+        Err(e) => {
+            // Library errors already name their cause in one line.
+            let msg = e.to_string();
+            berth::log::error(&msg);
+            if logged_to_file {
+                eprintln!("berth: {msg}");
+            }
+            std::process::exit(cli::exit_code(&e));
+        }
+    }
+}

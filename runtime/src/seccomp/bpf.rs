@@ -31,13 +31,13 @@ use seccompiler::{
 use super::arch::{ArchSpec, X32_SYSCALL_BIT};
 use super::policy::{ArgCond, Match, Policy};
 
-// <linux/bpf_common.h>
-const BPF_LD_W_ABS: u16 = 0x20; // BPF_LD | BPF_W | BPF_ABS
-const BPF_JMP_JA: u16 = 0x05;
-const BPF_JEQ_K: u16 = 0x05 | 0x10;
-const BPF_JGT_K: u16 = 0x05 | 0x20;
-const BPF_JGE_K: u16 = 0x05 | 0x30;
-const BPF_RET_K: u16 = 0x06;
+// Opcodes from <linux/bpf_common.h>: class | size | mode (or op | source).
+const BPF_LD_W_ABS: u16 = (libc::BPF_LD | libc::BPF_W | libc::BPF_ABS) as u16;
+const BPF_JMP_JA: u16 = (libc::BPF_JMP | libc::BPF_JA) as u16;
+const BPF_JEQ_K: u16 = (libc::BPF_JMP | libc::BPF_JEQ | libc::BPF_K) as u16;
+const BPF_JGT_K: u16 = (libc::BPF_JMP | libc::BPF_JGT | libc::BPF_K) as u16;
+const BPF_JGE_K: u16 = (libc::BPF_JMP | libc::BPF_JGE | libc::BPF_K) as u16;
+const BPF_RET_K: u16 = (libc::BPF_RET | libc::BPF_K) as u16;
 
 /// Offsets in `struct seccomp_data`.
 const NR_OFFSET: u32 = 0;

@@ -15,14 +15,10 @@ struct SockFprog {
     filter: *const sock_filter,
 }
 
-fn seccomp(
-    op: libc::c_uint,
-    flags: libc::c_ulong,
-    args: *const libc::c_void,
-) -> io::Result<libc::c_long> {
+fn seccomp(op: libc::c_uint, flags: u64, args: *const libc::c_void) -> io::Result<libc::c_long> {
     // SAFETY: seccomp(2) only reads `args` (a u32 or a sock_fprog the caller
     // keeps alive for the duration of the call) or, when it is null, fails.
-    let rc = unsafe { libc::syscall(libc::SYS_seccomp, op, flags, args) };
+    let rc = unsafe { libc::syscall(libc::SYS_seccomp, op, flags as libc::c_ulong, args) };
     if rc < 0 {
         Err(io::Error::last_os_error())
     } else {
@@ -45,7 +41,7 @@ pub(crate) fn action_available(ret: u32) -> bool {
 /// Whether the kernel accepts a filter flag: with a null program it checks
 /// the flags first (EINVAL when unknown) and then faults on the pointer, as
 /// libseccomp probes.
-pub(crate) fn flag_supported(flag: libc::c_ulong) -> bool {
+pub(crate) fn flag_supported(flag: u64) -> bool {
     // WAIT_KILLABLE_RECV is only accepted together with NEW_LISTENER.
     let with = if flag & libc::SECCOMP_FILTER_FLAG_WAIT_KILLABLE_RECV != 0 {
         flag | libc::SECCOMP_FILTER_FLAG_NEW_LISTENER
@@ -60,7 +56,7 @@ pub(crate) fn flag_supported(flag: libc::c_ulong) -> bool {
 
 /// Loads `filter` for the calling thread; returns the listener fd when
 /// `flags` asks for one.
-pub(crate) fn load(filter: &[sock_filter], flags: libc::c_ulong) -> io::Result<Option<OwnedFd>> {
+pub(crate) fn load(filter: &[sock_filter], flags: u64) -> io::Result<Option<OwnedFd>> {
     let len = libc::c_ushort::try_from(filter.len())
         .map_err(|_| io::Error::from_raw_os_error(libc::EINVAL))?;
     let prog = SockFprog {

@@ -13,7 +13,7 @@ use nix::sys::wait::{waitpid, WaitStatus};
 use nix::unistd::{fork, ForkResult, Pid};
 use oci_spec::runtime::LinuxSeccomp;
 
-use super::{compile, install, send_notify_fd, Program};
+use super::{compile, connect_listener, install, send_listener_fd, Program};
 
 fn program(json: &str) -> Program {
     let s: LinuxSeccomp = serde_json::from_str(json).expect("test profile parses");
@@ -271,20 +271,26 @@ fn notify_hands_the_fd_to_the_agent() {
     let path = socket_path();
     let _ = std::fs::remove_file(&path);
     let listener = UnixListener::bind(&path).expect("bind listener");
-    let p = program(&format!(
+    let json = format!(
         r#"{{"defaultAction":"SCMP_ACT_ALLOW","listenerPath":"{}","listenerMetadata":"meta",
             "flags":["SECCOMP_FILTER_FLAG_WAIT_KILLABLE_RECV"],
             "syscalls":[{{"names":["getppid"],"action":"SCMP_ACT_NOTIFY"}}]}}"#,
         path.display()
-    ));
-    assert!(p.uses_notify());
+    );
+    let seccomp: LinuxSeccomp = serde_json::from_str(&json).expect("parses");
+    let p = compile(&seccomp).expect("compiles");
+    assert!(p.notifies());
     let state = serde_json::json!({"ociVersion":"1.2.0","id":"c1","status":"creating","pid":1,"bundle":"/b"});
-    let child_state = state.clone();
-    let child_path = path.clone();
+    let state_json = state.to_string();
     let agent_thread = std::thread::spawn(move || agent(&listener));
+    // As the init does: connect while the host path is reachable, then
+    // install and hand the listener fd over.
+    let sock = connect_listener(&seccomp)
+        .expect("connect")
+        .expect("notifies");
     let (_, st) = in_child(&p, move |fd| {
         let Some(fd) = fd else { return 10 };
-        if send_notify_fd(&child_path, Some("meta"), &child_state, fd.as_fd()).is_err() {
+        if send_listener_fd(&sock, &fd, &seccomp, 4321, &state_json).is_err() {
             return 11;
         }
         drop(fd);
@@ -298,6 +304,7 @@ fn notify_hands_the_fd_to_the_agent() {
     assert_eq!(exited(st), 0);
     assert_eq!(got["fds"], serde_json::json!(["seccompFd"]));
     assert_eq!(got["metadata"], "meta");
+    assert_eq!(got["pid"], 4321);
     assert_eq!(got["state"], state);
     assert_eq!(i64::from(data.nr), libc::SYS_getppid);
 }

@@ -1,24 +1,22 @@
-//! `linux.seccomp`: compile the OCI filter to classic BPF and install it
-//! just before execve. See docs/seccomp.md for the mapping and the notify
-//! protocol.
+//! `linux.seccomp`: the OCI filter compiled to classic BPF and installed just
+//! before execve.
 //!
-//! Interface used by the init process:
-//! - [`compile`] runs in the init before any privilege is dropped and returns
-//!   a ready-to-install program, so config errors surface at `create`.
-//! - [`install`] loads it; called after no_new_privs and capabilities (or
-//!   before the capability drop when noNewPrivileges is false, as runc does).
-//!   It returns the listener fd when the profile uses SCMP_ACT_NOTIFY.
-//! - [`send_notify_fd`] hands that fd and the container state to the agent
-//!   at `listenerPath`, as runc and crun do. Call it from a process the
-//!   filter does not apply to (the runtime's parent side, after receiving
-//!   the fd from the init), or from the init with a socket connected before
-//!   pivot_root.
+//! [`compile`] runs in the init before anything is dropped, so config errors
+//! surface at `create` with the field path; it translates the config into an
+//! architecture-independent policy ([`policy`]), then generates one program
+//! section per architecture a process here can use ([`bpf`], with the
+//! syscall tables of [`arch`]). seccompiler supplies the BPF types and
+//! argument widths; it has no notify action, no filter flags and a single
+//! architecture per program, so generation and loading ([`kernel`]) are
+//! berth's own.
+//!
+//! `SCMP_ACT_NOTIFY`: the init connects to `listenerPath` before pivot_root
+//! ([`connect_listener`]), and after [`install`] sends the listener fd with
+//! the container process state, as runc and crun do ([`send_listener_fd`]).
 
 mod arch;
 mod bpf;
-mod features;
 mod kernel;
-mod notify;
 mod policy;
 mod syscall_table;
 
@@ -27,14 +25,13 @@ mod bpf_eval;
 #[cfg(test)]
 mod kernel_tests;
 
-use std::os::fd::OwnedFd;
-use std::path::PathBuf;
+use std::io::IoSlice;
+use std::os::fd::{AsRawFd, OwnedFd};
+use std::os::unix::net::UnixStream;
 
+use nix::sys::socket::{sendmsg, ControlMessage, MsgFlags};
 use oci_spec::runtime::LinuxSeccomp;
 use seccompiler::sock_filter;
-
-pub use features::features;
-pub use notify::{connect_listener, process_state, send_notify_fd, send_process_state};
 
 #[derive(Debug, thiserror::Error)]
 pub enum SeccompError {
@@ -43,34 +40,20 @@ pub enum SeccompError {
     Config { field: String, msg: String },
     #[error("seccomp(SECCOMP_SET_MODE_FILTER): {0}")]
     Install(std::io::Error),
-    /// Handing the notify fd to the agent failed.
-    #[error("linux.seccomp.listenerPath {}: {op}: {source}", path.display())]
-    Listener {
-        path: PathBuf,
-        op: &'static str,
-        #[source]
-        source: nix::Error,
-    },
+    #[error("linux.seccomp.listenerPath {path}: {err}")]
+    Listener { path: String, err: std::io::Error },
 }
 
 /// A compiled filter, ready for [`install`].
-#[derive(Debug, Clone)]
 pub struct Program {
     filter: Vec<sock_filter>,
-    flags: libc::c_ulong,
+    flags: u64,
     notify: bool,
-    unknown: Vec<String>,
 }
 
 impl Program {
-    /// Syscall names no table of the filtered architectures knows; they were
-    /// skipped, as runc does, and the caller logs them at debug level.
-    pub fn unknown_syscalls(&self) -> &[String] {
-        &self.unknown
-    }
-
-    /// Whether [`install`] will return a listener fd for the agent.
-    pub fn uses_notify(&self) -> bool {
+    /// Does installing it produce a listener fd for a seccomp agent?
+    pub fn notifies(&self) -> bool {
         self.notify
     }
 
@@ -89,22 +72,29 @@ impl Program {
     }
 }
 
-/// Validates `linux.seccomp` against this kernel and generates the BPF.
+/// Translate and compile `seccomp`. Syscall names no table knows are
+/// skipped, as runc does, so stock profiles load on any kernel.
 pub fn compile(seccomp: &LinuxSeccomp) -> Result<Program, SeccompError> {
     let policy = policy::translate(seccomp)?;
+    let unknown = bpf::unknown_names(&policy);
+    if !unknown.is_empty() {
+        crate::log::debug(&format!(
+            "seccomp: unknown syscalls skipped: {}",
+            unknown.join(", ")
+        ));
+    }
     let all_names: Vec<&str> = seccomp
         .syscalls()
         .iter()
         .flatten()
-        .flat_map(|s| s.names())
-        .map(String::as_str)
+        .flat_map(|s| s.names().iter().map(String::as_str))
         .collect();
     let filter = bpf::generate(&policy, &all_names);
     if filter.len() > bpf::MAX_INSNS {
         return Err(SeccompError::Config {
-            field: "linux.seccomp.syscalls".into(),
+            field: "linux.seccomp".into(),
             msg: format!(
-                "the filter needs {} BPF instructions, the kernel takes at most {}",
+                "the filter needs {} BPF instructions, the kernel takes {}",
                 filter.len(),
                 bpf::MAX_INSNS
             ),
@@ -114,13 +104,113 @@ pub fn compile(seccomp: &LinuxSeccomp) -> Result<Program, SeccompError> {
         filter,
         flags: policy.flags,
         notify: policy.notify,
-        unknown: bpf::unknown_names(&policy),
     })
 }
 
-/// Loads the filter for the calling thread (the init is single-threaded).
-/// Without no_new_privs this needs CAP_SYS_ADMIN. Returns the listener fd
-/// when the profile uses SCMP_ACT_NOTIFY.
+/// Load the filter for the calling (single-threaded) process. Returns the
+/// notify listener fd when the filter has `SCMP_ACT_NOTIFY` rules.
 pub fn install(program: &Program) -> Result<Option<OwnedFd>, SeccompError> {
     kernel::load(&program.filter, program.flags).map_err(SeccompError::Install)
+}
+
+/// Connect to `listenerPath` while the host's paths are still reachable
+/// (before pivot_root). `None` when the filter does not notify.
+pub fn connect_listener(seccomp: &LinuxSeccomp) -> Result<Option<OwnedFd>, SeccompError> {
+    let notifies = seccomp
+        .syscalls()
+        .iter()
+        .flatten()
+        .any(|s| s.action() == oci_spec::runtime::LinuxSeccompAction::ScmpActNotify);
+    let Some(path) = seccomp.listener_path().as_ref().filter(|_| notifies) else {
+        return Ok(None);
+    };
+    let sock = UnixStream::connect(path).map_err(|err| SeccompError::Listener {
+        path: path.display().to_string(),
+        err,
+    })?;
+    Ok(Some(OwnedFd::from(sock)))
+}
+
+/// Send the listener fd and the container process state (runtime-spec
+/// "Seccomp" / `ContainerProcessState`) over the agent's socket.
+pub fn send_listener_fd(
+    sock: &OwnedFd,
+    listener: &OwnedFd,
+    seccomp: &LinuxSeccomp,
+    pid: i32,
+    state_json: &str,
+) -> Result<(), SeccompError> {
+    let state: serde_json::Value = serde_json::from_str(state_json).unwrap_or_default();
+    let msg = serde_json::json!({
+        "ociVersion": crate::state::OCI_VERSION,
+        "fds": ["seccompFd"],
+        "pid": pid,
+        "metadata": seccomp.listener_metadata().clone().unwrap_or_default(),
+        "state": state,
+    });
+    let payload = msg.to_string();
+    let fds = [listener.as_raw_fd()];
+    let cmsg = [ControlMessage::ScmRights(&fds)];
+    let iov = [IoSlice::new(payload.as_bytes())];
+    sendmsg::<()>(sock.as_raw_fd(), &iov, &cmsg, MsgFlags::empty(), None).map_err(|e| {
+        SeccompError::Listener {
+            path: seccomp
+                .listener_path()
+                .as_ref()
+                .map(|p| p.display().to_string())
+                .unwrap_or_default(),
+            err: std::io::Error::from(e),
+        }
+    })?;
+    Ok(())
+}
+
+/// The `linux.seccomp` part of `berth features`: what this build and this
+/// kernel support.
+pub fn features() -> serde_json::Value {
+    let actions: Vec<&str> = [
+        ("SCMP_ACT_ALLOW", libc::SECCOMP_RET_ALLOW),
+        ("SCMP_ACT_ERRNO", libc::SECCOMP_RET_ERRNO),
+        ("SCMP_ACT_KILL", libc::SECCOMP_RET_KILL_THREAD),
+        ("SCMP_ACT_KILL_PROCESS", libc::SECCOMP_RET_KILL_PROCESS),
+        ("SCMP_ACT_KILL_THREAD", libc::SECCOMP_RET_KILL_THREAD),
+        ("SCMP_ACT_LOG", libc::SECCOMP_RET_LOG),
+        ("SCMP_ACT_NOTIFY", libc::SECCOMP_RET_USER_NOTIF),
+        ("SCMP_ACT_TRACE", libc::SECCOMP_RET_TRACE),
+        ("SCMP_ACT_TRAP", libc::SECCOMP_RET_TRAP),
+    ]
+    .into_iter()
+    .filter(|(_, ret)| kernel::action_available(*ret))
+    .map(|(name, _)| name)
+    .collect();
+    let known_flags = [
+        ("SECCOMP_FILTER_FLAG_TSYNC", 0u64),
+        ("SECCOMP_FILTER_FLAG_LOG", libc::SECCOMP_FILTER_FLAG_LOG),
+        (
+            "SECCOMP_FILTER_FLAG_SPEC_ALLOW",
+            libc::SECCOMP_FILTER_FLAG_SPEC_ALLOW,
+        ),
+        (
+            "SECCOMP_FILTER_FLAG_WAIT_KILLABLE_RECV",
+            libc::SECCOMP_FILTER_FLAG_WAIT_KILLABLE_RECV,
+        ),
+    ];
+    let supported: Vec<&str> = known_flags
+        .iter()
+        .filter(|(_, bit)| *bit == 0 || kernel::flag_supported(*bit))
+        .map(|(n, _)| *n)
+        .collect();
+    let known: Vec<&str> = known_flags.iter().map(|(n, _)| *n).collect();
+    let archs: Vec<&str> = arch::ALL.iter().map(|a| a.name).collect();
+    serde_json::json!({
+        "enabled": true,
+        "actions": actions,
+        "operators": [
+            "SCMP_CMP_NE", "SCMP_CMP_LT", "SCMP_CMP_LE", "SCMP_CMP_EQ",
+            "SCMP_CMP_GE", "SCMP_CMP_GT", "SCMP_CMP_MASKED_EQ"
+        ],
+        "archs": archs,
+        "knownFlags": known,
+        "supportedFlags": supported,
+    })
 }

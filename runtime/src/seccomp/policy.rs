@@ -56,7 +56,7 @@ pub(crate) struct Policy {
     /// Entries whose action differs from the default, in config order.
     pub entries: Vec<Entry>,
     /// `SECCOMP_FILTER_FLAG_*` to pass to seccomp(2), NEW_LISTENER included.
-    pub flags: libc::c_ulong,
+    pub flags: u64,
     pub notify: bool,
     /// Return ENOSYS for syscalls newer than any the profile names, so libc
     /// falls back (clone3 -> clone) instead of failing with the default errno.
@@ -158,8 +158,8 @@ fn group(conds: Vec<ArgCond>) -> Match {
     Match::Any(rules)
 }
 
-fn flags(seccomp: &LinuxSeccomp, notify: bool) -> Result<libc::c_ulong, SeccompError> {
-    let mut out: libc::c_ulong = 0;
+fn flags(seccomp: &LinuxSeccomp, notify: bool) -> Result<u64, SeccompError> {
+    let mut out = 0u64;
     for (i, flag) in seccomp.flags().iter().flatten().enumerate() {
         let bit = match flag {
             // The init is single-threaded when it installs the filter, so

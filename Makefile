@@ -1,0 +1,98 @@
+# berth: a low-level OCI runtime (runtime/) and its per-container shim (shim/).
+#
+#   make demo         build, make a busybox bundle, run it through berth-shim and berth,
+#                     show its log and exit status (installs busybox-static if missing)
+#   make test         install what the tests need, then fmt, clippy and every test
+#   make test-runc    the runtime-agnostic suite against /usr/sbin/runc
+#   make conformance RUNTIME=/path/to/runtime   one line per spec feature: pass/fail/unsupported
+#   make bench        berth side by side with runc and crun (and the shim with conmon)
+#   make test-vm      the cgroup tests in a cgroup-v2 microVM (qemu, ~minutes)
+#   make engines      containerd and podman running a container through berth
+#   make install      binaries to $(PREFIX)/bin
+
+PREFIX ?= /usr/local
+CARGO ?= cargo
+SHARED ?= $(CURDIR)/../shared
+BENCH ?= $(SHARED)/bench
+DEMO_DIR ?= /tmp/berth-demo
+RUNTIME ?=
+# libbpf-sys (libcgroups' cgroup v2 device filter) builds libbpf: libelf, zlib, pkg-config.
+BUILD_PACKAGES = gcc make pkg-config libelf-dev zlib1g-dev
+# qemu, the cloud kernel and cpio: the cgroup v2 microVM (integration/microvm).
+VM_PACKAGES = qemu-system-x86 linux-image-cloud-amd64 cpio
+APT_PACKAGES = busybox-static runc crun containerd conmon podman uidmap time jq hyperfine \
+	$(BUILD_PACKAGES) $(VM_PACKAGES)
+
+.PHONY: all build release install demo deps build-deps test test-runc conformance bench test-vm engines clean
+
+all: build
+
+build: build-deps
+	$(CARGO) build --workspace
+
+release: build-deps
+	$(CARGO) build --workspace --release
+
+install: release
+	install -D -m 0755 target/release/berth $(DESTDIR)$(PREFIX)/bin/berth
+	install -D -m 0755 target/release/berth-shim $(DESTDIR)$(PREFIX)/bin/berth-shim
+
+# What compiling needs, and (deps) what the tests and the demo use; apt-get only installs
+# what is missing.
+build-deps:
+	@missing=""; for p in $(BUILD_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
+	if [ -n "$$missing" ]; then \
+	  echo "installing:$$missing"; \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null; \
+	fi
+
+deps:
+	@missing=""; for p in $(APT_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
+	if [ -n "$$missing" ]; then \
+	  echo "installing:$$missing"; \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null; \
+	fi
+
+demo: release
+	@command -v busybox >/dev/null || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq busybox-static >/dev/null; }
+	@rm -rf $(DEMO_DIR) && mkdir -p $(DEMO_DIR)
+	@sh integration/demo-bundle.sh $(DEMO_DIR)/bundle
+	@echo "== berth-shim --foreground runs the container through berth; its output goes to a CRI log"
+	@target/release/berth-shim --id berth-demo --bundle $(DEMO_DIR)/bundle \
+	  --runtime $(CURDIR)/target/release/berth --runtime-root $(DEMO_DIR)/state \
+	  --log-path $(DEMO_DIR)/ctr.log --exit-file $(DEMO_DIR)/exit.json --foreground --rm; \
+	  echo "== shim exit status: $$?"
+	@echo "== log ($(DEMO_DIR)/ctr.log):"; cat $(DEMO_DIR)/ctr.log
+	@echo "== exit file ($(DEMO_DIR)/exit.json):"; cat $(DEMO_DIR)/exit.json; echo
+
+test: deps
+	$(CARGO) fmt --all -- --check
+	$(CARGO) clippy --workspace --all-targets -- -D warnings
+	$(CARGO) build --workspace
+	$(CARGO) test --workspace --no-fail-fast
+	integration/engines.sh target/debug/berth
+	integration/microvm/run-tests.sh
+
+test-runc: deps build
+	RUNTIME=/usr/sbin/runc $(CARGO) test -p berth-tests --test conformance
+
+conformance: build
+	RUNTIME=$(RUNTIME) $(CARGO) test -q -p berth-tests --test conformance -- --conformance
+
+BENCH_OUT ?= /tmp/berth-bench/out
+bench: release deps
+	$(BENCH)/lifecycle.sh -o $(BENCH_OUT)/lifecycle --floor berth=$(CURDIR)/target/release/berth runc crun
+	$(BENCH)/memory.sh -o $(BENCH_OUT)/memory berth=$(CURDIR)/target/release/berth runc crun
+	# shim-memory.sh names files after the NAME=PATH argument: keep "/" out of it.
+	PATH=$(CURDIR)/target/release:$$PATH $(BENCH)/shim-memory.sh -o $(BENCH_OUT)/shim-memory berth=berth-shim conmon containerd
+	PATH=$(CURDIR)/target/release:$$PATH $(BENCH)/log-throughput.sh -o $(BENCH_OUT)/log-throughput -m 256 floor conmon containerd berth=berth-shim
+	@echo; integration/bench-ratios.sh $(BENCH_OUT)
+
+test-vm: build
+	integration/microvm/run-tests.sh
+
+engines: build
+	integration/engines.sh
+
+clean:
+	$(CARGO) clean

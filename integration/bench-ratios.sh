@@ -1,0 +1,39 @@
+#!/usr/bin/env bash
+# bench-ratios.sh OUT: berth/crun, berth/runc and berth-shim/conmon ratios from the tables that
+# `make bench` had the shared benchmark scripts write under OUT/{lifecycle,memory,shim-memory}.
+# Rows are named berth, runc, crun (lifecycle, memory) and berth, conmon (shim-memory).
+set -euo pipefail
+OUT=${1:?usage: bench-ratios.sh OUT}
+
+ratio() { awk -v a="$1" -v b="$2" 'BEGIN{ if (a == "" || b == "" || a == "-" || b == "-" || b == 0) print "-"; else printf "%.2f", a/b }'; }
+
+# lifecycle table: runtime, "mean ± sd", median, ratio, |, loop/cyc ...
+lc=$OUT/lifecycle/table.txt
+if [ -f "$lc" ]; then
+  col() { awk -v r="$1" -v f="$2" '$1 == r {print $f; exit}' "$lc"; }
+  echo "lifecycle (create+start+wait+delete of /bin/true):"
+  for other in crun runc; do
+    echo "  berth/$other  hyperfine mean $(ratio "$(col berth 2)" "$(col "$other" 2)")   loop $(ratio "$(col berth 8)" "$(col "$other" 8)")"
+  done
+fi
+
+# memory table: runtime | bin MiB | strip | create init-RSS init-PSS start delete run | linkage
+mt=$OUT/memory/table.txt
+if [ -f "$mt" ]; then
+  # medians: field 1 create, 3 init RSS, 5 init PSS (each value is "median (max)")
+  mem() { awk -F'|' -v r="$1" -v i="$2" '{n=$1; gsub(/ /, "", n)} n == r {split($4, a, " "); print a[i]; exit}' "$mt"; }
+  echo "memory (median):"
+  for other in crun runc; do
+    echo "  berth/$other  create peak RSS $(ratio "$(mem berth 1)" "$(mem "$other" 1)")   init RSS $(ratio "$(mem berth 3)" "$(mem "$other" 3)")   init PSS $(ratio "$(mem berth 5)" "$(mem "$other" 5)")"
+  done
+fi
+
+# shim-memory table: monitor count | RSS/ctr PSS/ctr | totals | note
+st=$OUT/shim-memory/table.txt
+if [ -f "$st" ]; then
+  echo "per-container monitor memory:"
+  for count in $(awk -F'|' '{split($1, a, " ")} a[1] == "berth" {print a[2]}' "$st"); do
+    pss() { awk -F'|' -v m="$1" -v c="$count" '{split($1, a, " ")} a[1] == m && a[2] == c {split($2, b, " "); print b[2]; exit}' "$st"; }
+    echo "  berth-shim/conmon  $count containers: PSS per container $(ratio "$(pss berth)" "$(pss conmon)")"
+  done
+fi

@@ -1,0 +1,269 @@
+//! What the host mounts, and making (and unmaking) the cgroup directories.
+//!
+//! The directories are made before the init exists so the limits are in
+//! place when it joins: nothing the init does runs unlimited.
+
+use std::collections::BTreeMap;
+use std::fs;
+use std::io::ErrorKind;
+use std::path::{Path, PathBuf};
+
+use libcgroups::common::{CgroupSetup, DEFAULT_CGROUP_ROOT};
+
+use super::CgroupError;
+
+/// The v1 controllers berth places a container in (libcgroups' list, plus rdma
+/// which berth writes itself).
+pub(crate) const V1_CONTROLLERS: &[&str] = &[
+    "cpu",
+    "cpuacct",
+    "cpuset",
+    "devices",
+    "hugetlb",
+    "memory",
+    "pids",
+    "perf_event",
+    "blkio",
+    "net_prio",
+    "net_cls",
+    "freezer",
+    "rdma",
+];
+
+#[derive(Debug, Clone)]
+pub(crate) enum Hierarchy {
+    /// Legacy or hybrid: one mount per controller (or co-mounted group).
+    V1 { mounts: BTreeMap<String, PathBuf> },
+    /// Unified: one tree, `controllers` enabled at its root.
+    V2 {
+        root: PathBuf,
+        controllers: Vec<String>,
+    },
+}
+
+impl Hierarchy {
+    pub(crate) fn detect() -> Result<Hierarchy, CgroupError> {
+        let setup = libcgroups::common::get_cgroup_setup().map_err(|e| CgroupError::Manager {
+            path: DEFAULT_CGROUP_ROOT.into(),
+            msg: format!("cannot tell the cgroup layout: {e}"),
+        })?;
+        match setup {
+            CgroupSetup::Legacy | CgroupSetup::Hybrid => Ok(Hierarchy::V1 {
+                mounts: v1_mounts()?,
+            }),
+            CgroupSetup::Unified => {
+                let root = PathBuf::from(DEFAULT_CGROUP_ROOT);
+                let file = root.join("cgroup.controllers");
+                let text = read(&file)?;
+                Ok(Hierarchy::V2 {
+                    root,
+                    controllers: text.split_whitespace().map(String::from).collect(),
+                })
+            }
+        }
+    }
+
+    pub(crate) fn is_v2(&self) -> bool {
+        matches!(self, Hierarchy::V2 { .. })
+    }
+
+    pub(crate) fn has(&self, controller: &str) -> bool {
+        match self {
+            Hierarchy::V1 { mounts } => mounts.contains_key(controller),
+            Hierarchy::V2 { controllers, .. } => controllers.iter().any(|c| c == controller),
+        }
+    }
+
+    /// The directory holding `controller`'s files for the cgroup at `path`.
+    pub(crate) fn dir(&self, controller: &str, path: &Path) -> Option<PathBuf> {
+        let rel = path.strip_prefix("/").unwrap_or(path);
+        match self {
+            Hierarchy::V1 { mounts } => mounts.get(controller).map(|m| m.join(rel)),
+            Hierarchy::V2 { root, .. } => Some(root.join(rel)),
+        }
+    }
+
+    /// Every directory that makes up the cgroup at `path`.
+    pub(crate) fn dirs(&self, path: &Path) -> Vec<PathBuf> {
+        let rel = path.strip_prefix("/").unwrap_or(path);
+        match self {
+            Hierarchy::V1 { mounts } => {
+                let mut v: Vec<PathBuf> = mounts.values().map(|m| m.join(rel)).collect();
+                v.sort();
+                v.dedup();
+                v
+            }
+            Hierarchy::V2 { root, .. } => vec![root.join(rel)],
+        }
+    }
+
+    /// Make the cgroup at `path`; returns the directories this call created,
+    /// parents first, so a failed create can remove exactly those.
+    pub(crate) fn make(&self, path: &Path) -> Result<Vec<PathBuf>, CgroupError> {
+        let mut created = Vec::new();
+        let mut res = self.make_into(path, &mut created);
+        // A concurrent delete may remove berth's emptied parent between our
+        // mkdir of it and of the child (see `remove_parent_if_empty`): once
+        // more, from the top.
+        if matches!(&res, Err(CgroupError::Manager { msg, .. }) if msg.contains("No such file")) {
+            remove_dirs(&created);
+            created.clear();
+            res = self.make_into(path, &mut created);
+        }
+        if let Err(e) = res {
+            remove_dirs(&created);
+            return Err(e);
+        }
+        Ok(created)
+    }
+
+    /// Remove `parent` in every hierarchy if nothing is left in it, so
+    /// berth's shared parent does not outlive its last container. Busy (a
+    /// sibling exists) is the expected failure and is ignored.
+    pub(crate) fn remove_parent_if_empty(&self, parent: &Path) {
+        for d in self.dirs(parent) {
+            let _ = fs::remove_dir(d);
+        }
+    }
+
+    fn make_into(&self, path: &Path, created: &mut Vec<PathBuf>) -> Result<(), CgroupError> {
+        let rel = path.strip_prefix("/").unwrap_or(path);
+        match self {
+            Hierarchy::V1 { mounts } => {
+                let mut seen = Vec::new();
+                for (controller, mount) in mounts {
+                    if seen.contains(mount) {
+                        continue;
+                    }
+                    seen.push(mount.clone());
+                    let start = created.len();
+                    mkdirs(mount, rel, created)?;
+                    if controller == "cpuset" {
+                        for dir in &created[start..] {
+                            inherit_cpuset(dir)?;
+                        }
+                    }
+                }
+            }
+            Hierarchy::V2 { root, controllers } => {
+                // A controller is usable in a cgroup only when every ancestor
+                // enables it in cgroup.subtree_control; the leaf itself must
+                // not (no internal processes), so it holds the init.
+                let enable: Vec<String> = controllers.iter().map(|c| format!("+{c}")).collect();
+                let mut cur = root.clone();
+                for comp in rel.components() {
+                    enable_controllers(&cur, &enable);
+                    cur.push(comp);
+                    mkdir(&cur, created)?;
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+fn read(path: &Path) -> Result<String, CgroupError> {
+    fs::read_to_string(path).map_err(|e| CgroupError::Manager {
+        path: path.display().to_string(),
+        msg: format!("read: {e}"),
+    })
+}
+
+fn write(path: &Path, data: &str) -> Result<(), CgroupError> {
+    fs::write(path, data).map_err(|e| CgroupError::Manager {
+        path: path.display().to_string(),
+        msg: format!("write {data:?}: {e}"),
+    })
+}
+
+/// Mount points of the v1 controllers, from /proc/self/mountinfo's super options.
+fn v1_mounts() -> Result<BTreeMap<String, PathBuf>, CgroupError> {
+    let info = read(Path::new("/proc/self/mountinfo"))?;
+    let mut mounts = BTreeMap::new();
+    for line in info.lines() {
+        let Some((pre, post)) = line.split_once(" - ") else {
+            continue;
+        };
+        let mut post = post.split_whitespace();
+        if post.next() != Some("cgroup") {
+            continue;
+        }
+        let (Some(mount_point), Some(opts)) = (pre.split_whitespace().nth(4), post.nth(1)) else {
+            continue;
+        };
+        for opt in opts.split(',') {
+            if V1_CONTROLLERS.contains(&opt) {
+                mounts
+                    .entry(opt.to_string())
+                    .or_insert_with(|| PathBuf::from(unescape(mount_point)));
+            }
+        }
+    }
+    Ok(mounts)
+}
+
+/// mountinfo escapes space, tab, newline and backslash as octal.
+fn unescape(s: &str) -> String {
+    s.replace("\\040", " ")
+        .replace("\\011", "\t")
+        .replace("\\012", "\n")
+        .replace("\\134", "\\")
+}
+
+fn mkdir(dir: &Path, created: &mut Vec<PathBuf>) -> Result<(), CgroupError> {
+    match fs::create_dir(dir) {
+        Ok(()) => {
+            created.push(dir.to_path_buf());
+            Ok(())
+        }
+        Err(e) if e.kind() == ErrorKind::AlreadyExists => Ok(()),
+        Err(e) => Err(CgroupError::Manager {
+            path: dir.display().to_string(),
+            msg: format!("mkdir: {e}"),
+        }),
+    }
+}
+
+fn mkdirs(base: &Path, rel: &Path, created: &mut Vec<PathBuf>) -> Result<(), CgroupError> {
+    let mut cur = base.to_path_buf();
+    for comp in rel.components() {
+        cur.push(comp);
+        mkdir(&cur, created)?;
+    }
+    Ok(())
+}
+
+/// A new v1 cpuset cgroup starts with empty cpus and mems, and a task cannot
+/// join it (ENOSPC) until they are filled: copy the parent's.
+fn inherit_cpuset(dir: &Path) -> Result<(), CgroupError> {
+    let Some(parent) = dir.parent() else {
+        return Ok(());
+    };
+    for file in ["cpuset.cpus", "cpuset.mems"] {
+        if read(&dir.join(file))?.trim().is_empty() {
+            write(&dir.join(file), read(&parent.join(file))?.trim())?;
+        }
+    }
+    Ok(())
+}
+
+/// Best effort, one by one: a controller that cannot be enabled only matters
+/// if a limit needs it, and applying that limit then fails with a clear error.
+fn enable_controllers(dir: &Path, enable: &[String]) {
+    let file = dir.join("cgroup.subtree_control");
+    let Ok(current) = fs::read_to_string(&file) else {
+        return;
+    };
+    for c in enable {
+        if !current.split_whitespace().any(|e| Some(e) == c.get(1..)) {
+            let _ = fs::write(&file, c);
+        }
+    }
+}
+
+/// Remove directories (children before parents); already gone is fine.
+pub(crate) fn remove_dirs(dirs: &[PathBuf]) {
+    for d in dirs.iter().rev() {
+        let _ = fs::remove_dir(d);
+    }
+}

@@ -1,0 +1,442 @@
+//! `linux.cgroupsPath` and `linux.resources` through libcgroups.
+//!
+//! Interface used by the lifecycle code:
+//! - [`Cgroup::create`] at `create`, before the init is cloned: makes the
+//!   cgroup (v1, v2 or systemd, picked from what the host mounts) and applies
+//!   `linux.resources`; on failure nothing is left behind.
+//! - [`Cgroup::add_task`] puts the init in it before the init does anything.
+//! - [`Cgroup::open`] rebuilds the handle from what `state.json` recorded.
+//! - [`Cgroup::destroy`] at `delete` and when `create` fails halfway: kills
+//!   what is left and removes the cgroup.
+//! - `update`, `pause`/`resume`, `ps`, `events`, `kill --all`: [`Cgroup::apply`],
+//!   [`Cgroup::freeze`]/[`Cgroup::thaw`]/[`Cgroup::is_frozen`], [`Cgroup::pids`],
+//!   [`Cgroup::stats`]/[`Cgroup::oom_events`], [`Cgroup::kill_all`].
+
+mod direct;
+pub mod events;
+mod fields;
+mod hierarchy;
+mod oom;
+mod placement;
+pub mod stats;
+#[cfg(test)]
+mod tests;
+pub mod update;
+mod validate;
+
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use libcgroups::common::{
+    AnyCgroupManager, AnyManagerError, CgroupManager, ControllerOpt, FreezerState,
+};
+use nix::sys::signal::{kill, Signal};
+use nix::unistd::Pid;
+use oci_spec::runtime::{LinuxResources, Spec};
+use serde::{Deserialize, Serialize};
+
+use hierarchy::Hierarchy;
+pub use oom::OomEvents;
+use placement::Placement;
+pub use stats::Stats;
+
+#[derive(Debug, thiserror::Error)]
+pub enum CgroupError {
+    #[error("{field}: {msg}")]
+    Config { field: String, msg: String },
+    #[error("cgroup {path}: {msg}")]
+    Manager { path: String, msg: String },
+}
+
+/// What `state.json` records to find the cgroup again.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct CgroupRecord {
+    /// `/berth/<id>`-style path, or `slice:prefix:name` when `systemd`.
+    pub path: String,
+    pub systemd: bool,
+}
+
+pub struct Cgroup {
+    record: CgroupRecord,
+    placement: Placement,
+    hierarchy: Hierarchy,
+    /// libcgroups' manager parses mountinfo once per controller (~0.6 ms
+    /// on a v1 host): built only when resources, freezer or stats need it.
+    /// Placement, listing and removal work on `hierarchy` directly.
+    manager: std::cell::OnceCell<AnyCgroupManager>,
+    /// systemd makes the unit when the first pid joins; limits wait for it.
+    pending: Option<LinuxResources>,
+}
+
+impl Cgroup {
+    /// Make the container's cgroup with `linux.resources` in effect, before
+    /// any process is in it. Nothing is left behind on error.
+    pub fn create(spec: &Spec, id: &str, systemd: bool) -> Result<Cgroup, CgroupError> {
+        let linux = spec.linux().as_ref();
+        let path = linux.and_then(|l| l.cgroups_path().as_deref());
+        let resources = linux
+            .and_then(|l| l.resources().clone())
+            .unwrap_or_default();
+        let placement = Placement::resolve(path, id, systemd)?;
+        let hierarchy = Hierarchy::detect()?;
+        validate::check(&resources, &hierarchy)?;
+        let mut cg = Cgroup::build(placement, hierarchy, systemd)?;
+        if systemd {
+            cg.pending = Some(resources);
+            return Ok(cg);
+        }
+        let created = cg.hierarchy.make(&cg.placement.path())?;
+        // Nothing to write: no manager to build (see `manager`).
+        let nothing = resources == LinuxResources::default();
+        if let Err(e) = if nothing {
+            Ok(())
+        } else {
+            cg.write(&resources, false)
+        } {
+            hierarchy::remove_dirs(&created);
+            return Err(e);
+        }
+        Ok(cg)
+    }
+
+    pub fn open(record: &CgroupRecord) -> Result<Cgroup, CgroupError> {
+        let placement = Placement::resolve(
+            Some(Path::new(&record.path)).filter(|p| !p.as_os_str().is_empty()),
+            "",
+            record.systemd,
+        )?;
+        Cgroup::build(placement, Hierarchy::detect()?, record.systemd)
+    }
+
+    fn build(
+        placement: Placement,
+        hierarchy: Hierarchy,
+        systemd: bool,
+    ) -> Result<Cgroup, CgroupError> {
+        let spelled = placement.spelled();
+        if let Hierarchy::V1 { .. } = hierarchy {
+            if systemd {
+                return Err(CgroupError::Config {
+                    field: "--systemd-cgroup".into(),
+                    msg: "needs a cgroup v2 host (libcgroups has no systemd driver for v1)".into(),
+                });
+            }
+        }
+        if systemd && !libcgroups::systemd::booted() {
+            return Err(CgroupError::Config {
+                field: "--systemd-cgroup".into(),
+                msg: "systemd is not running here (no /run/systemd/system)".into(),
+            });
+        }
+        Ok(Cgroup {
+            record: CgroupRecord {
+                path: spelled,
+                systemd,
+            },
+            placement,
+            hierarchy,
+            manager: std::cell::OnceCell::new(),
+            pending: None,
+        })
+    }
+
+    /// The libcgroups manager, built on first use.
+    fn manager(&self) -> Result<&AnyCgroupManager, CgroupError> {
+        if let Some(m) = self.manager.get() {
+            return Ok(m);
+        }
+        let m = self.make_manager()?;
+        Ok(self.manager.get_or_init(|| m))
+    }
+
+    fn make_manager(&self) -> Result<AnyCgroupManager, CgroupError> {
+        let (placement, hierarchy, systemd) =
+            (&self.placement, &self.hierarchy, self.record.systemd);
+        let spelled = self.record.path.clone();
+        let merr = |msg: String| CgroupError::Manager {
+            path: spelled.clone(),
+            msg,
+        };
+        let manager = match (&hierarchy, systemd) {
+            (Hierarchy::V1 { .. }, true) => {
+                return Err(CgroupError::Config {
+                    field: "--systemd-cgroup".into(),
+                    msg: "needs a cgroup v2 host (libcgroups has no systemd driver for v1)".into(),
+                })
+            }
+            (Hierarchy::V1 { .. }, false) => {
+                libcgroups::v1::manager::Manager::new(&placement.path())
+                    .map_err(|e| merr(e.to_string()))?
+                    .any()
+            }
+            (Hierarchy::V2 { root, .. }, false) => {
+                libcgroups::v2::manager::Manager::new(root.clone(), placement.path())
+                    .map_err(|e| merr(e.to_string()))?
+                    .any()
+            }
+            (Hierarchy::V2 { .. }, true) => {
+                if !libcgroups::systemd::booted() {
+                    return Err(CgroupError::Config {
+                        field: "--systemd-cgroup".into(),
+                        msg: "systemd is not running here (no /run/systemd/system)".into(),
+                    });
+                }
+                let config = libcgroups::common::CgroupConfig {
+                    cgroup_path: PathBuf::from(&spelled),
+                    systemd_cgroup: true,
+                    container_name: match &placement {
+                        Placement::Systemd { name, .. } => name.clone(),
+                        Placement::Fs(_) => String::new(),
+                    },
+                };
+                libcgroups::common::create_cgroup_manager(config)
+                    .map_err(|e| merr(e.to_string()))?
+            }
+        };
+        Ok(manager)
+    }
+
+    pub fn record(&self) -> &CgroupRecord {
+        &self.record
+    }
+
+    /// The directory with `controller`'s files (`memory`, `pids`...); on v2
+    /// every controller shares one directory.
+    pub fn dir(&self, controller: &str) -> Option<PathBuf> {
+        self.hierarchy.dir(controller, &self.placement.path())
+    }
+
+    pub fn is_v2(&self) -> bool {
+        self.hierarchy.is_v2()
+    }
+
+    pub fn add_task(&self, pid: Pid) -> Result<(), CgroupError> {
+        if self.record.systemd {
+            self.manager()?
+                .add_task(pid)
+                .map_err(|e| self.lib_err(e, "add pid"))?;
+        } else {
+            // One write per hierarchy, no manager needed.
+            for dir in self.hierarchy.dirs(&self.placement.path()) {
+                let f = dir.join("cgroup.procs");
+                std::fs::write(&f, pid.to_string()).map_err(|e| CgroupError::Manager {
+                    path: f.display().to_string(),
+                    msg: format!("write {pid}: {e}"),
+                })?;
+            }
+        }
+        if let Some(dir) = self.dir("rdma").filter(|_| !self.is_v2()) {
+            let _ = std::fs::write(dir.join("cgroup.procs"), pid.to_string());
+        }
+        if let Some(r) = &self.pending {
+            self.write(r, false)?;
+        }
+        Ok(())
+    }
+
+    /// Put `resources` into effect on a live cgroup (`update`). It is the
+    /// complete wanted state: on v2, an absent device list means the default
+    /// device rules only.
+    pub fn apply(&self, resources: &LinuxResources) -> Result<(), CgroupError> {
+        validate::check(resources, &self.hierarchy)?;
+        self.write(resources, true)
+    }
+
+    fn write(&self, r: &LinuxResources, update: bool) -> Result<(), CgroupError> {
+        if update {
+            direct::check_before_update(r, self.dir("memory").as_deref(), self.is_v2())?;
+        }
+        // libcgroups' v2 io weight conversion overflows: berth writes it.
+        let v2_weight = r
+            .block_io()
+            .as_ref()
+            .and_then(|b| b.weight())
+            .filter(|_| self.is_v2());
+        let stripped;
+        let r = match v2_weight {
+            Some(_) => {
+                let mut copy = r.clone();
+                if let Some(b) = copy.block_io_mut() {
+                    b.set_weight(None);
+                }
+                stripped = copy;
+                &stripped
+            }
+            None => r,
+        };
+        let opt = ControllerOpt {
+            resources: r,
+            disable_oom_killer: r
+                .memory()
+                .as_ref()
+                .and_then(|m| m.disable_oom_killer())
+                .unwrap_or(false),
+            oom_score_adj: None,
+            freezer_state: None,
+        };
+        self.manager()?
+            .apply(&opt)
+            .map_err(|e| self.lib_err(e, "apply"))?;
+        if let (Some(w), Some(dir)) = (v2_weight, self.dir("io")) {
+            direct::apply_io_weight_v2(w, &dir)?;
+        }
+        direct::apply_rdma(r, self.dir("rdma").as_deref())
+    }
+
+    /// Every process in the cgroup (for `kill --all`, `ps`, `delete --force`).
+    pub fn pids(&self) -> Result<Vec<Pid>, CgroupError> {
+        let Some(dir) = self.dir(if self.is_v2() { "" } else { "pids" }) else {
+            return self
+                .manager()?
+                .get_all_pids()
+                .map_err(|e| self.lib_err(e, "list pids"));
+        };
+        if !dir.exists() {
+            return Ok(Vec::new());
+        }
+        libcgroups::common::get_all_pids(&dir).map_err(|e| CgroupError::Manager {
+            path: dir.display().to_string(),
+            msg: e.to_string(),
+        })
+    }
+
+    pub fn freeze(&self) -> Result<(), CgroupError> {
+        self.manager()?
+            .freeze(FreezerState::Frozen)
+            .map_err(|e| self.lib_err(e, "freeze"))
+    }
+
+    pub fn thaw(&self) -> Result<(), CgroupError> {
+        self.manager()?
+            .freeze(FreezerState::Thawed)
+            .map_err(|e| self.lib_err(e, "thaw"))
+    }
+
+    /// True when `pause` froze the cgroup (state "paused").
+    pub fn is_frozen(&self) -> Result<bool, CgroupError> {
+        let (file, frozen) = if self.is_v2() {
+            ("cgroup.freeze", "1")
+        } else {
+            ("freezer.state", "FROZEN")
+        };
+        let Some(dir) = self.dir("freezer") else {
+            return Ok(false);
+        };
+        match std::fs::read_to_string(dir.join(file)) {
+            Ok(s) => Ok(s.trim() == frozen),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(false),
+            Err(e) => Err(CgroupError::Manager {
+                path: dir.join(file).display().to_string(),
+                msg: format!("read: {e}"),
+            }),
+        }
+    }
+
+    /// Signal every process in the cgroup. Freezing first means none can fork
+    /// a child that escapes the signal.
+    pub fn kill_all(&self, signal: Signal) -> Result<(), CgroupError> {
+        if signal == Signal::SIGKILL && self.is_v2() {
+            if let Some(f) = self.dir("").map(|d| d.join("cgroup.kill")) {
+                if f.exists() {
+                    return std::fs::write(&f, "1").map_err(|e| CgroupError::Manager {
+                        path: f.display().to_string(),
+                        msg: format!("write 1: {e}"),
+                    });
+                }
+            }
+        }
+        let was_frozen = self.is_frozen()?;
+        let froze = !was_frozen && self.freeze().is_ok();
+        let res = self.pids().map(|pids| {
+            for pid in pids {
+                // Gone already is fine: it is what we wanted.
+                let _ = kill(pid, signal);
+            }
+        });
+        if froze || (was_frozen && signal == Signal::SIGKILL) {
+            self.thaw()?;
+        }
+        res
+    }
+
+    pub fn stats(&self) -> Result<Stats, CgroupError> {
+        let s = self
+            .manager()?
+            .stats()
+            .map_err(|e| self.lib_err(e, "stats"))?;
+        Ok(Stats::from_lib(&s, self.is_v2()))
+    }
+
+    pub fn oom_events(&self) -> Result<OomEvents, CgroupError> {
+        let Some(dir) = self.dir("memory") else {
+            return Err(CgroupError::Manager {
+                path: self.record.path.clone(),
+                msg: "the memory controller is not available: no OOM events".into(),
+            });
+        };
+        if self.is_v2() {
+            OomEvents::v2(&dir)
+        } else {
+            OomEvents::v1(&dir)
+        }
+    }
+
+    /// Kill what is left and remove the cgroup. Already gone is fine.
+    pub fn destroy(&self) -> Result<(), CgroupError> {
+        let dirs = self.hierarchy.dirs(&self.placement.path());
+        if !dirs.iter().any(|d| d.exists()) {
+            return Ok(());
+        }
+        // Usually empty by now (delete waited for the init): then neither
+        // the freezer round trip of kill_all nor the wait is needed.
+        if !self.pids()?.is_empty() {
+            self.kill_all(Signal::SIGKILL)?;
+            // A killed process leaves the cgroup when it exits, before it is
+            // reaped.
+            let deadline = Instant::now() + Duration::from_secs(5);
+            while !self.pids()?.is_empty() && Instant::now() < deadline {
+                std::thread::sleep(Duration::from_millis(10));
+            }
+        }
+        if self.record.systemd {
+            self.manager()?
+                .remove()
+                .map_err(|e| self.lib_err(e, "remove"))?;
+        }
+        // An exited task may linger in the cgroup for a moment (EBUSY).
+        let deadline = Instant::now() + Duration::from_secs(2);
+        loop {
+            hierarchy::remove_dirs(&dirs);
+            let Some(left) = dirs.iter().find(|d| d.exists()) else {
+                if let Some(parent) = self.placement.path().parent() {
+                    if parent == Path::new(placement::PARENT) {
+                        self.hierarchy.remove_parent_if_empty(parent);
+                    }
+                }
+                return Ok(());
+            };
+            if Instant::now() > deadline {
+                return Err(CgroupError::Manager {
+                    path: left.display().to_string(),
+                    msg: "rmdir: still busy".into(),
+                });
+            }
+            std::thread::sleep(Duration::from_millis(2));
+        }
+    }
+
+    fn lib_err(&self, e: AnyManagerError, op: &str) -> CgroupError {
+        let dirs = self.hierarchy.dirs(&self.placement.path());
+        let field = fields::field_for(&e, &dirs);
+        match field {
+            Some(field) => CgroupError::Config {
+                field: field.into(),
+                msg: e.to_string(),
+            },
+            None => CgroupError::Manager {
+                path: self.record.path.clone(),
+                msg: format!("{op}: {e}"),
+            },
+        }
+    }
+}

@@ -1,0 +1,225 @@
+//! `create`: the spec's steps 1–4 of the lifecycle. On any failure nothing
+//! is left behind: the init is killed, the cgroup and state directory go.
+
+use std::os::fd::OwnedFd;
+use std::os::unix::net::UnixStream;
+use std::path::{Path, PathBuf};
+
+use nix::sys::signal::Signal;
+use nix::sys::stat::Mode;
+use nix::unistd::Pid;
+
+use super::Global;
+use crate::cgroups::Cgroup;
+use crate::config::Bundle;
+use crate::error::{Error, Result};
+use crate::init::Init;
+use crate::namespaces::Plan;
+use crate::state::{State, StateDir, Status, OCI_VERSION};
+use crate::sync::Msg;
+use crate::{hooks, process};
+
+#[derive(Debug, Clone, Default)]
+pub struct CreateOpts {
+    pub id: String,
+    pub bundle: PathBuf,
+    pub pid_file: Option<PathBuf>,
+    pub console_socket: Option<PathBuf>,
+    pub preserve_fds: u32,
+    pub no_pivot: bool,
+    pub no_new_keyring: bool,
+}
+
+/// A created container, still holding its lock.
+pub struct Created {
+    pub dir: StateDir,
+    pub state: State,
+    pub spec: oci_spec::runtime::Spec,
+}
+
+pub fn create(g: &Global, opts: &CreateOpts) -> Result<Created> {
+    let bundle = Bundle::load(&opts.bundle)?;
+    let dir = StateDir::create(&g.root, &opts.id)?;
+    let mut cleanup = Cleanup {
+        dir: Some(dir),
+        cgroup: None,
+        init: None,
+    };
+    let state = build(g, opts, &bundle, &mut cleanup)?;
+    let dir = cleanup.disarm();
+    Ok(Created {
+        dir,
+        state,
+        spec: bundle.spec,
+    })
+}
+
+fn build(g: &Global, opts: &CreateOpts, bundle: &Bundle, cleanup: &mut Cleanup) -> Result<State> {
+    let dir = cleanup
+        .dir
+        .as_ref()
+        .ok_or_else(|| Error::Other("state dir gone".into()))?;
+    dir.save_config(&bundle.raw)?;
+    let fifo = dir.exec_fifo();
+    nix::unistd::mkfifo(&fifo, Mode::from_bits_truncate(0o622))
+        .map_err(|e| Error::sys("mkfifo", fifo.display(), e))?;
+    // Writable by an init whose root is mapped to another host uid; the
+    // umask must not take that away.
+    nix::sys::stat::fchmodat(
+        None,
+        &fifo,
+        Mode::from_bits_truncate(0o622),
+        nix::sys::stat::FchmodatFlags::FollowSymlink,
+    )
+    .map_err(|e| Error::sys("chmod", fifo.display(), e))?;
+    let console = opts
+        .console_socket
+        .as_deref()
+        .map(connect_console)
+        .transpose()?;
+
+    let cgroup = place_in_cgroup(g, opts, bundle)?;
+    let record = cgroup.as_ref().map(|c| c.record().clone());
+    cleanup.cgroup = cgroup;
+
+    let plan = Plan::from_spec(&bundle.spec);
+    let init = Init {
+        spec: &bundle.spec,
+        bundle: &bundle.dir,
+        rootfs: &bundle.rootfs,
+        plan: &plan,
+        exec_fifo: open_path(&fifo)?,
+        console_socket: console,
+        preserve_fds: opts.preserve_fds,
+        no_pivot: opts.no_pivot,
+        no_new_keyring: opts.no_new_keyring,
+        inherited: vec![dir.lock_fd()],
+    };
+    let (pid, chan) = process::spawn(&plan, |chan| crate::init::run(init, chan))?;
+    cleanup.init = Some(pid);
+    if let Some(cg) = &cleanup.cgroup {
+        cg.add_task(pid)?;
+    }
+
+    let mut state = State {
+        oci_version: OCI_VERSION.into(),
+        id: opts.id.clone(),
+        status: Status::Creating,
+        pid: pid.as_raw(),
+        bundle: bundle.dir.clone(),
+        rootfs: bundle.rootfs.clone(),
+        annotations: bundle.spec.annotations().clone().unwrap_or_default(),
+        created: crate::state::now_rfc3339(),
+        owner: nix::unistd::geteuid().to_string(),
+        init_start_time: crate::sys::process_start_time(pid.as_raw()).unwrap_or(0),
+        cgroup: record,
+    };
+    let state_json = String::from_utf8_lossy(&state.to_oci_json()).into_owned();
+    chan.send(&Msg::Go(state_json.clone()))?;
+
+    chan.expect(Msg::MountsReady)?;
+    let hk = bundle.spec.hooks().as_ref();
+    hooks::run(
+        hooks::PRESTART,
+        hooks::of_kind(hk, hooks::PRESTART),
+        state_json.as_bytes(),
+    )?;
+    hooks::run(
+        hooks::CREATE_RUNTIME,
+        hooks::of_kind(hk, hooks::CREATE_RUNTIME),
+        state_json.as_bytes(),
+    )?;
+    chan.send(&Msg::HooksDone)?;
+    chan.expect(Msg::Created)?;
+
+    state.status = Status::Created;
+    dir.save(&state)?;
+    if let Some(p) = &opts.pid_file {
+        write_pid_file(p, pid)?;
+    }
+    Ok(state)
+}
+
+/// The container's cgroup. Rootless (not root on the host) and without
+/// `linux.resources`, a cgroup we may not create is skipped, as runc does:
+/// nothing asked for a limit, and the user may have no delegated cgroup.
+fn place_in_cgroup(g: &Global, opts: &CreateOpts, bundle: &Bundle) -> Result<Option<Cgroup>> {
+    match Cgroup::create(&bundle.spec, &opts.id, g.systemd_cgroup) {
+        Ok(cg) => Ok(Some(cg)),
+        Err(e) if !nix::unistd::geteuid().is_root() && !asks_for_limits(&bundle.spec) => {
+            crate::log::debug(&format!("rootless: no cgroup: {e}"));
+            Ok(None)
+        }
+        Err(e) => Err(e.into()),
+    }
+}
+
+fn asks_for_limits(spec: &oci_spec::runtime::Spec) -> bool {
+    let Some(r) = spec.linux().as_ref().and_then(|l| l.resources().as_ref()) else {
+        return false;
+    };
+    // The default devices list is policy, not a limit a user asked for.
+    r.memory().is_some()
+        || r.cpu().is_some()
+        || r.pids().is_some()
+        || r.block_io().is_some()
+        || r.hugepage_limits().as_ref().is_some_and(|h| !h.is_empty())
+        || r.network().is_some()
+        || r.rdma().as_ref().is_some_and(|m| !m.is_empty())
+        || r.unified().as_ref().is_some_and(|m| !m.is_empty())
+}
+
+fn open_path(path: &Path) -> Result<OwnedFd> {
+    let fd = crate::sys::open(
+        path,
+        nix::fcntl::OFlag::O_PATH | nix::fcntl::OFlag::O_CLOEXEC,
+        Mode::empty(),
+    )
+    .map_err(|e| Error::sys("open", path.display(), e))?;
+    Ok(fd)
+}
+
+fn connect_console(path: &Path) -> Result<OwnedFd> {
+    let s = UnixStream::connect(path).map_err(|e| Error::io("connect", path, e))?;
+    Ok(OwnedFd::from(s))
+}
+
+/// Atomically, so a reader never sees an empty pid file.
+pub fn write_pid_file(path: &Path, pid: Pid) -> Result<()> {
+    let tmp = path.with_extension("berth-tmp");
+    std::fs::write(&tmp, pid.to_string()).map_err(|e| Error::io("write", &tmp, e))?;
+    std::fs::rename(&tmp, path).map_err(|e| Error::io("rename", path, e))
+}
+
+/// Undo a half-made container unless disarmed.
+struct Cleanup {
+    dir: Option<StateDir>,
+    cgroup: Option<Cgroup>,
+    init: Option<Pid>,
+}
+
+impl Cleanup {
+    fn disarm(&mut self) -> StateDir {
+        self.cgroup = None;
+        self.init = None;
+        // build() only returns Ok with the dir in place.
+        self.dir.take().expect("state dir present until disarm")
+    }
+}
+
+impl Drop for Cleanup {
+    fn drop(&mut self) {
+        if let Some(pid) = self.init.take() {
+            let _ = nix::sys::signal::kill(pid, Signal::SIGKILL);
+            // Our child in the direct case; in the intermediate case it was
+            // reparented and this fails harmlessly.
+            let _ = nix::sys::wait::waitpid(pid, None);
+        }
+        if let Some(cg) = self.cgroup.take() {
+            let _ = cg.destroy();
+        }
+        if let Some(dir) = self.dir.take() {
+            let _ = dir.remove();
+        }
+    }
+}

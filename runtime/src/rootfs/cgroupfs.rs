@@ -1,0 +1,116 @@
+//! A `cgroup` mount inside the container: cgroup2 on a unified host; on v1,
+//! a tmpfs holding one mount per hierarchy, each showing only the
+//! container's own cgroup (its cgroup namespace root, or a bind of its
+//! directory when it has no cgroup namespace).
+
+use std::os::fd::{AsRawFd, OwnedFd};
+use std::path::Path;
+
+use nix::mount::MsFlags;
+use nix::sys::stat::{mkdirat, Mode};
+
+use super::mounts::Context;
+use super::resolve;
+use crate::error::{Error, Result};
+
+pub fn mount(ctx: &Context, target: &OwnedFd, flags: MsFlags, dest: &Path) -> Result<()> {
+    let tpath = resolve::fd_path(target);
+    let unified = nix::sys::statfs::statfs("/sys/fs/cgroup")
+        .map(|s| s.filesystem_type() == nix::sys::statfs::CGROUP2_SUPER_MAGIC)
+        .unwrap_or(false);
+    if unified {
+        return mount_err(
+            nix::mount::mount(
+                Some("cgroup2"),
+                tpath.as_str(),
+                Some("cgroup2"),
+                flags,
+                None::<&str>,
+            ),
+            dest,
+        );
+    }
+    let ro = flags.contains(MsFlags::MS_RDONLY);
+    let base = flags & !MsFlags::MS_RDONLY;
+    mount_err(
+        nix::mount::mount(
+            Some("tmpfs"),
+            tpath.as_str(),
+            Some("tmpfs"),
+            base,
+            Some("mode=755"),
+        ),
+        dest,
+    )?;
+    let top =
+        resolve::open(ctx.root, dest).map_err(|e| Error::sys("openat2", dest.display(), e))?;
+    let own = std::fs::read_to_string("/proc/self/cgroup")
+        .map_err(|e| Error::io("read", "/proc/self/cgroup", e))?;
+    let in_cgroupns = own.lines().all(|l| l.ends_with(":/"));
+    for line in own.lines() {
+        let mut parts = line.splitn(3, ':');
+        let (Some(_), Some(ctrls), Some(path)) = (parts.next(), parts.next(), parts.next()) else {
+            continue;
+        };
+        if ctrls.is_empty() {
+            continue; // the v2 entry of a hybrid host: not part of the v1 view
+        }
+        let name = ctrls.strip_prefix("name=").unwrap_or(ctrls);
+        let host_dir = Path::new("/sys/fs/cgroup").join(name);
+        if !host_dir.exists() {
+            continue;
+        }
+        match mkdirat(Some(top.as_raw_fd()), name, Mode::from_bits_truncate(0o755)) {
+            Ok(()) | Err(nix::errno::Errno::EEXIST) => {}
+            Err(e) => return Err(Error::sys("mkdirat", dest.join(name).display(), e)),
+        }
+        let sub = resolve::open(ctx.root, &dest.join(name))
+            .map_err(|e| Error::sys("openat2", dest.join(name).display(), e))?;
+        let spath = resolve::fd_path(&sub);
+        let r = if in_cgroupns {
+            nix::mount::mount(
+                Some("cgroup"),
+                spath.as_str(),
+                Some("cgroup"),
+                flags,
+                Some(ctrls),
+            )
+        } else {
+            let src = host_dir.join(path.trim_start_matches('/'));
+            nix::mount::mount(
+                Some(&src),
+                spath.as_str(),
+                None::<&str>,
+                MsFlags::MS_BIND,
+                None::<&str>,
+            )
+            .and_then(|()| {
+                // Through the fresh tmpfs and a plain name: reaching a kernfs
+                // root by a magic-link jump makes the remount fail (ENOENT).
+                let again = format!("{}/{name}", resolve::fd_path(&top));
+                nix::mount::mount(
+                    None::<&str>,
+                    again.as_str(),
+                    None::<&str>,
+                    MsFlags::MS_BIND | MsFlags::MS_REMOUNT | flags,
+                    None::<&str>,
+                )
+            })
+        };
+        mount_err(r, &dest.join(name))?;
+        // cpu,cpuacct is also reachable as cpu and cpuacct, as on the host.
+        if name.contains(',') {
+            for alias in name.split(',') {
+                let _ = nix::unistd::symlinkat(name, Some(top.as_raw_fd()), alias);
+            }
+        }
+    }
+    if ro {
+        super::mounts::remount(&top, dest, MsFlags::MS_RDONLY | base)?;
+    }
+    Ok(())
+}
+
+fn mount_err(r: nix::Result<()>, dest: &Path) -> Result<()> {
+    r.map_err(|e| Error::sys("mount", dest.display(), e))
+}

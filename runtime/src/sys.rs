@@ -1,0 +1,115 @@
+//! Thin wrappers over the syscalls nix 0.29 does not cover. Each returns a
+//! typed error naming the syscall.
+
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
+
+use nix::errno::Errno;
+use nix::unistd::Pid;
+
+/// open(2) returning an owned fd, so callers need no unsafe.
+pub fn open<P: ?Sized + nix::NixPath>(
+    path: &P,
+    flags: nix::fcntl::OFlag,
+    mode: nix::sys::stat::Mode,
+) -> nix::Result<OwnedFd> {
+    let fd = nix::fcntl::open(path, flags, mode)?;
+    // SAFETY: open(2) just returned this fd and nothing else owns it.
+    Ok(unsafe { OwnedFd::from_raw_fd(fd) })
+}
+
+/// A pidfd for `pid`.
+pub fn pidfd_open(pid: i32) -> std::io::Result<OwnedFd> {
+    // SAFETY: pidfd_open takes a pid and flags and returns a new fd or -1.
+    let fd = unsafe { libc::syscall(libc::SYS_pidfd_open, pid, 0) };
+    if fd < 0 {
+        return Err(std::io::Error::last_os_error());
+    }
+    // SAFETY: the kernel just returned this fd and nothing else owns it.
+    Ok(unsafe { OwnedFd::from_raw_fd(fd as RawFd) })
+}
+
+/// Send `sig` through a pidfd, immune to pid reuse.
+pub fn pidfd_send_signal(pidfd: &OwnedFd, sig: i32) -> nix::Result<()> {
+    // SAFETY: valid pidfd, a signal number, no siginfo, no flags.
+    let r = unsafe {
+        libc::syscall(
+            libc::SYS_pidfd_send_signal,
+            pidfd.as_raw_fd(),
+            sig,
+            std::ptr::null::<libc::siginfo_t>(),
+            0,
+        )
+    };
+    Errno::result(r).map(drop)
+}
+
+/// fork(2) with namespace flags: clone without a new stack, so the child
+/// continues from here like fork. Returns `None` in the child.
+///
+/// Only sound in a single-threaded process, which the runtime is.
+pub fn clone_fork(flags: libc::c_int) -> nix::Result<Option<Pid>> {
+    // SAFETY: with a null stack the child runs on a copy-on-write copy of our
+    // stack, exactly like fork(2); the runtime has a single thread, so no
+    // lock can be held by another thread across the call.
+    let r = unsafe {
+        libc::syscall(
+            libc::SYS_clone,
+            (flags | libc::SIGCHLD) as libc::c_ulong,
+            0usize,
+            0usize,
+            0usize,
+            0usize,
+        )
+    };
+    match Errno::result(r)? {
+        0 => Ok(None),
+        pid => Ok(Some(Pid::from_raw(pid as i32))),
+    }
+}
+
+/// Mark every fd from `first` up as close-on-exec, so the container gets
+/// only what it was meant to and the init can still use its own fds.
+pub fn cloexec_from(first: u32) -> nix::Result<()> {
+    // SAFETY: close_range with CLOSE_RANGE_CLOEXEC only changes fd flags.
+    let r = unsafe {
+        libc::syscall(
+            libc::SYS_close_range,
+            first,
+            u32::MAX,
+            libc::CLOSE_RANGE_CLOEXEC,
+        )
+    };
+    Errno::result(r).map(drop)
+}
+
+/// Join a new anonymous session keyring, so the container does not share
+/// the host's (runc does the same unless --no-new-keyring).
+pub fn join_new_session_keyring() -> nix::Result<()> {
+    const KEYCTL_JOIN_SESSION_KEYRING: libc::c_long = 1;
+    // SAFETY: a null name asks the kernel for a new anonymous keyring.
+    let r = unsafe {
+        libc::syscall(
+            libc::SYS_keyctl,
+            KEYCTL_JOIN_SESSION_KEYRING,
+            std::ptr::null::<libc::c_char>(),
+        )
+    };
+    Errno::result(r).map(drop)
+}
+
+/// The start time of `pid` in clock ticks since boot (field 22 of
+/// /proc/PID/stat), which tells a live init from a reused pid. `None` when
+/// the process is gone or a zombie.
+pub fn process_start_time(pid: i32) -> Option<u64> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // The command name may contain spaces and parentheses: fields start
+    // after the last ')'.
+    let rest = &stat[stat.rfind(')')? + 2..];
+    let mut fields = rest.split(' ');
+    let state = fields.next()?;
+    if state == "Z" || state == "X" {
+        return None;
+    }
+    // rest starts at field 3 (state); starttime is field 22.
+    fields.nth(22 - 4)?.parse().ok()
+}

@@ -1,0 +1,183 @@
+//! What a container may leave behind on the host, and the check that nothing is.
+//!
+//! A container is recognised by the cgroup path of its bundle, which every test bundle also
+//! carries in its process environment (`MARKER_ENV`), so processes are found even when they
+//! never reached their cgroup.
+
+use std::fs;
+use std::os::unix::fs::FileTypeExt;
+use std::path::{Path, PathBuf};
+
+use nix::sys::signal::{kill, Signal};
+use nix::unistd::Pid;
+
+use crate::bundle::Bundle;
+use crate::runtime::Runtime;
+use crate::tempdir::mounts_under;
+use crate::{Error, Result};
+
+pub const MARKER_ENV: &str = "BERTH_TEST_CONTAINER";
+
+const CGROUP_ROOT: &str = "/sys/fs/cgroup";
+
+/// Every directory `cgroup` (a linux.cgroupsPath) could be under, v1 controllers and v2.
+pub fn cgroup_dirs(cgroup: &str) -> Vec<PathBuf> {
+    let rel = cgroup.trim_start_matches('/');
+    if rel.is_empty() || !rel.contains("berth") {
+        return Vec::new();
+    }
+    let mut out = Vec::new();
+    let root = Path::new(CGROUP_ROOT);
+    if root.join("cgroup.controllers").exists() {
+        out.push(root.join(rel));
+        return out;
+    }
+    if let Ok(rd) = fs::read_dir(root) {
+        for e in rd.flatten() {
+            let p = e.path();
+            // v1 controllers mounted as symlinks (cpu -> cpu,cpuacct) would be seen twice.
+            if p.is_symlink() {
+                continue;
+            }
+            out.push(p.join(rel));
+        }
+    }
+    out
+}
+
+/// Pids of processes in `cgroup` or carrying its marker in their environment.
+pub fn processes(cgroup: &str) -> Vec<i32> {
+    let marker = format!("{MARKER_ENV}={cgroup}");
+    let mut pids = Vec::new();
+    let Ok(rd) = fs::read_dir("/proc") else {
+        return pids;
+    };
+    for e in rd.flatten() {
+        let Some(pid) = e.file_name().to_str().and_then(|s| s.parse::<i32>().ok()) else {
+            continue;
+        };
+        let dir = e.path();
+        if is_zombie(&dir) {
+            continue;
+        }
+        let in_cgroup = fs::read_to_string(dir.join("cgroup")).is_ok_and(|c| {
+            c.lines().any(|l| {
+                let path = l.splitn(3, ':').nth(2).unwrap_or("");
+                path == cgroup || path.starts_with(&format!("{cgroup}/"))
+            })
+        });
+        let marked = fs::read(dir.join("environ"))
+            .is_ok_and(|env| env.split(|b| *b == 0).any(|v| v == marker.as_bytes()));
+        if in_cgroup || marked {
+            pids.push(pid);
+        }
+    }
+    pids
+}
+
+/// A zombie is dead already: the reaper collects it.
+fn is_zombie(proc_dir: &Path) -> bool {
+    fs::read_to_string(proc_dir.join("stat")).is_ok_and(|s| {
+        s.rsplit_once(')')
+            .is_some_and(|(_, rest)| rest.trim_start().starts_with('Z'))
+    })
+}
+
+/// SIGKILLs the processes of a test container, found as in `processes`.
+pub fn kill_processes(cgroup: &str) {
+    for pid in processes(cgroup) {
+        let _ = kill(Pid::from_raw(pid), Signal::SIGKILL);
+    }
+}
+
+/// Removes the (empty) cgroup directories a runtime left for `cgroup`; only ever paths whose
+/// name contains "berth", which only this suite makes.
+pub fn remove_cgroups(cgroup: &str) {
+    for dir in cgroup_dirs(cgroup) {
+        if dir.exists() {
+            for _ in 0..50 {
+                if fs::remove_dir(&dir).is_ok() || !dir.exists() {
+                    break;
+                }
+                std::thread::sleep(std::time::Duration::from_millis(20));
+            }
+        }
+    }
+}
+
+fn fifos_under(dir: &Path, found: &mut Vec<PathBuf>) {
+    let Ok(rd) = fs::read_dir(dir) else { return };
+    for e in rd.flatten() {
+        let Ok(ft) = e.file_type() else { continue };
+        if ft.is_fifo() {
+            found.push(e.path());
+        } else if ft.is_dir() && !ft.is_symlink() {
+            fifos_under(&e.path(), found);
+        }
+    }
+}
+
+fn entries_naming(dir: &Path, id: &str, found: &mut Vec<PathBuf>) {
+    let Ok(rd) = fs::read_dir(dir) else { return };
+    for e in rd.flatten() {
+        if e.file_name().to_string_lossy().contains(id) {
+            found.push(e.path());
+        }
+        if e.file_type().is_ok_and(|t| t.is_dir()) {
+            entries_naming(&e.path(), id, found);
+        }
+    }
+}
+
+/// Fails listing everything the container `id` of bundle `b` left behind: state under
+/// --root, an entry in `list`, cgroup directories, mounts of the bundle in this mount
+/// namespace, processes, fifos in the state root or the bundle.
+pub fn check(rt: &Runtime, id: &str, b: &Bundle) -> Result {
+    let mut problems = Vec::new();
+    let mut named = Vec::new();
+    entries_naming(&rt.root, id, &mut named);
+    if !named.is_empty() {
+        problems.push(format!("state left under --root: {named:?}"));
+    }
+    if let Ok(out) = rt.cmd(&["list", "-q"]) {
+        if out.stdout.lines().any(|l| l.trim() == id) {
+            problems.push(format!("`list -q` still shows {id}"));
+        }
+    }
+    let cg = b.config["linux"]["cgroupsPath"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned();
+    let cg_left: Vec<_> = cgroup_dirs(&cg)
+        .into_iter()
+        .filter(|d| d.exists())
+        .collect();
+    if !cg_left.is_empty() {
+        problems.push(format!("cgroup directories left: {cg_left:?}"));
+    }
+    let m = mounts_under(&b.dir);
+    if !m.is_empty() {
+        problems.push(format!("mounts left in the host namespace: {m:?}"));
+    }
+    let pids = processes(&cg);
+    if !pids.is_empty() {
+        problems.push(format!("container processes left: {pids:?}"));
+    }
+    // Other containers of the same test may legitimately still have their fifos.
+    let mut fifos = Vec::new();
+    for dir in &named {
+        fifos_under(dir, &mut fifos);
+    }
+    fifos_under(&b.dir, &mut fifos);
+    if !fifos.is_empty() {
+        problems.push(format!("fifos left: {fifos:?}"));
+    }
+    if problems.is_empty() {
+        Ok(())
+    } else {
+        Err(Error(format!(
+            "container {id} left things behind: {}",
+            problems.join("; ")
+        )))
+    }
+}
