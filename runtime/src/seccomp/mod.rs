@@ -83,13 +83,7 @@ pub fn compile(seccomp: &LinuxSeccomp) -> Result<Program, SeccompError> {
             unknown.join(", ")
         ));
     }
-    let all_names: Vec<&str> = seccomp
-        .syscalls()
-        .iter()
-        .flatten()
-        .flat_map(|s| s.names().iter().map(String::as_str))
-        .collect();
-    let filter = bpf::generate(&policy, &all_names);
+    let filter = bpf::generate(&policy);
     if filter.len() > bpf::MAX_INSNS {
         return Err(SeccompError::Config {
             field: "linux.seccomp".into(),
