@@ -94,14 +94,12 @@ pub(crate) fn unknown_names(policy: &Policy) -> Vec<String> {
     out
 }
 
-/// The highest syscall number the profile names for `arch`, over all its
-/// entries including those dropped for repeating the default, as runc
-/// computes it for its ENOSYS stub.
-fn plans(
-    policy: &Policy,
-    arch: &ArchSpec,
-    all_names: &[&str],
-) -> (BTreeMap<u32, Plan>, Option<u32>) {
+/// The plan of every syscall `arch` knows in the profile, and the highest
+/// syscall number the profile names for it, over all its entries including
+/// those dropped for repeating the default, as runc computes it for its
+/// ENOSYS stub. Each name is looked up once per architecture: the lookups
+/// are most of the compile time.
+fn plans(policy: &Policy, arch: &ArchSpec) -> (BTreeMap<u32, Plan>, Option<u32>) {
     let mut plans: BTreeMap<u32, Plan> = BTreeMap::new();
     for entry in &policy.entries {
         for nr in entry.names.iter().filter_map(|n| arch.syscall_nr(n)) {
@@ -116,7 +114,17 @@ fn plans(
             }
         }
     }
-    let last = all_names.iter().filter_map(|n| arch.syscall_nr(n)).max();
+    let dropped = policy
+        .dropped_names
+        .iter()
+        .filter_map(|n| arch.syscall_nr(n));
+    let last = plans
+        .keys()
+        .next_back()
+        .copied()
+        .into_iter()
+        .chain(dropped)
+        .max();
     (plans, last)
 }
 
@@ -187,12 +195,7 @@ fn dispatch(out: &mut Vec<sock_filter>, plans: BTreeMap<u32, Plan>, arch: &ArchS
 }
 
 /// ld nr, the optional ENOSYS stub, and the dispatch of one architecture.
-fn section(
-    policy: &Policy,
-    arch: &ArchSpec,
-    all_names: &[&str],
-    x32: Option<&ArchSpec>,
-) -> Vec<sock_filter> {
+fn section(policy: &Policy, arch: &ArchSpec, x32: Option<&ArchSpec>) -> Vec<sock_filter> {
     let mut out = vec![stmt(BPF_LD_W_ABS, NR_OFFSET)];
     if std::ptr::eq(arch, &super::arch::NATIVE) && cfg!(target_arch = "x86_64") {
         // x32 syscalls come under AUDIT_ARCH_X86_64 with a high bit set;
@@ -201,24 +204,24 @@ fn section(
         match x32 {
             Some(x32) => {
                 let mut native = Vec::new();
-                body(&mut native, policy, arch, all_names);
+                body(&mut native, policy, arch);
                 out.push(ja(native.len()));
                 out.extend(native);
-                body(&mut out, policy, x32, all_names);
+                body(&mut out, policy, x32);
             }
             None => {
                 out.push(ret(BAD_ARCH_RET));
-                body(&mut out, policy, arch, all_names);
+                body(&mut out, policy, arch);
             }
         }
     } else {
-        body(&mut out, policy, arch, all_names);
+        body(&mut out, policy, arch);
     }
     out
 }
 
-fn body(out: &mut Vec<sock_filter>, policy: &Policy, arch: &ArchSpec, all_names: &[&str]) {
-    let (plans, last) = plans(policy, arch, all_names);
+fn body(out: &mut Vec<sock_filter>, policy: &Policy, arch: &ArchSpec) {
+    let (plans, last) = plans(policy, arch);
     if let (true, Some(last)) = (policy.enosys_stub, last) {
         out.push(jump(BPF_JGT_K, last, 0, 1));
         out.push(ret(libc::SECCOMP_RET_ERRNO | libc::ENOSYS as u32));
@@ -226,9 +229,8 @@ fn body(out: &mut Vec<sock_filter>, policy: &Policy, arch: &ArchSpec, all_names:
     dispatch(out, plans, arch, policy.default_ret);
 }
 
-/// Generates the program. `all_names` are every syscall name of the
-/// profile, including entries dropped for repeating the default action.
-pub(crate) fn generate(policy: &Policy, all_names: &[&str]) -> Vec<sock_filter> {
+/// Generates the program.
+pub(crate) fn generate(policy: &Policy) -> Vec<sock_filter> {
     let x32 = policy.archs.iter().copied().find(|a| a.is_x32());
     let top: Vec<&ArchSpec> = policy
         .archs
@@ -236,10 +238,7 @@ pub(crate) fn generate(policy: &Policy, all_names: &[&str]) -> Vec<sock_filter> 
         .copied()
         .filter(|a| !a.is_x32())
         .collect();
-    let sections: Vec<Vec<sock_filter>> = top
-        .iter()
-        .map(|a| section(policy, a, all_names, x32))
-        .collect();
+    let sections: Vec<Vec<sock_filter>> = top.iter().map(|a| section(policy, a, x32)).collect();
 
     // Header: ld arch, then a jeq/ja pair per section and the bad-arch ret.
     let header_len = 1 + 2 * top.len() + 1;

@@ -20,6 +20,11 @@ mod kernel;
 mod policy;
 mod syscall_table;
 
+#[cfg(test)]
+mod bpf_eval;
+#[cfg(test)]
+mod kernel_tests;
+
 use std::io::IoSlice;
 use std::os::fd::{AsRawFd, OwnedFd};
 use std::os::unix::net::UnixStream;
@@ -51,6 +56,20 @@ impl Program {
     pub fn notifies(&self) -> bool {
         self.notify
     }
+
+    /// Number of BPF instructions.
+    pub fn len(&self) -> usize {
+        self.filter.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.filter.is_empty()
+    }
+
+    #[cfg(test)]
+    pub(crate) fn instructions(&self) -> &[sock_filter] {
+        &self.filter
+    }
 }
 
 /// Translate and compile `seccomp`. Syscall names no table knows are
@@ -64,13 +83,7 @@ pub fn compile(seccomp: &LinuxSeccomp) -> Result<Program, SeccompError> {
             unknown.join(", ")
         ));
     }
-    let all_names: Vec<&str> = seccomp
-        .syscalls()
-        .iter()
-        .flatten()
-        .flat_map(|s| s.names().iter().map(String::as_str))
-        .collect();
-    let filter = bpf::generate(&policy, &all_names);
+    let filter = bpf::generate(&policy);
     if filter.len() > bpf::MAX_INSNS {
         return Err(SeccompError::Config {
             field: "linux.seccomp".into(),

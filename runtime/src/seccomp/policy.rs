@@ -55,6 +55,9 @@ pub(crate) struct Policy {
     pub archs: Vec<&'static ArchSpec>,
     /// Entries whose action differs from the default, in config order.
     pub entries: Vec<Entry>,
+    /// Names of the entries dropped for repeating the default: they still
+    /// count for the ENOSYS stub's bound, as in runc.
+    pub dropped_names: Vec<String>,
     /// `SECCOMP_FILTER_FLAG_*` to pass to seccomp(2), NEW_LISTENER included.
     pub flags: u64,
     pub notify: bool,
@@ -203,6 +206,7 @@ pub(crate) fn translate(seccomp: &LinuxSeccomp) -> Result<Policy, SeccompError> 
     )?;
 
     let mut entries = Vec::new();
+    let mut dropped_names = Vec::new();
     let mut notify = false;
     for (i, call) in seccomp.syscalls().iter().flatten().enumerate() {
         let field = format!("linux.seccomp.syscalls[{i}]");
@@ -232,6 +236,7 @@ pub(crate) fn translate(seccomp: &LinuxSeccomp) -> Result<Policy, SeccompError> 
             .collect::<Result<Vec<_>, _>>()?;
         // As runc: a rule with the default's action changes nothing.
         if ret == default_ret {
+            dropped_names.extend(call.names().iter().cloned());
             continue;
         }
         notify |= call.action() == Action::ScmpActNotify;
@@ -258,6 +263,7 @@ pub(crate) fn translate(seccomp: &LinuxSeccomp) -> Result<Policy, SeccompError> 
         default_ret,
         archs: arch::resolve(seccomp.architectures().as_ref()),
         entries,
+        dropped_names,
         flags: flags(seccomp, notify)?,
         notify,
         enosys_stub: !matches!(
