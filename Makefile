@@ -83,9 +83,10 @@ BENCH_OUT ?= /tmp/berth-bench/out
 bench: release deps
 	$(BENCH)/lifecycle.sh -o $(BENCH_OUT)/lifecycle --floor berth=$(CURDIR)/target/release/berth runc crun
 	$(BENCH)/memory.sh -o $(BENCH_OUT)/memory berth=$(CURDIR)/target/release/berth runc crun
-	# shim-memory.sh names files after the NAME=PATH argument: keep "/" out of it.
-	PATH=$(CURDIR)/target/release:$$PATH $(BENCH)/shim-memory.sh -o $(BENCH_OUT)/shim-memory berth=berth-shim conmon containerd
-	PATH=$(CURDIR)/target/release:$$PATH $(BENCH)/log-throughput.sh -o $(BENCH_OUT)/log-throughput -m 256 floor conmon containerd berth=berth-shim
+	# The shim scripts name files $$OUT/NAME=PATH...: the directory must exist.
+	mkdir -p "$(BENCH_OUT)/shim-memory/berth=$(CURDIR)/target/release" "$(BENCH_OUT)/log-throughput/berth=$(CURDIR)/target/release"
+	$(BENCH)/shim-memory.sh -o $(BENCH_OUT)/shim-memory berth=$(CURDIR)/target/release/berth-shim conmon containerd
+	$(BENCH)/log-throughput.sh -o $(BENCH_OUT)/log-throughput -m 256 floor conmon containerd berth=$(CURDIR)/target/release/berth-shim
 	@echo; integration/bench-ratios.sh $(BENCH_OUT)
 
 test-vm: build
