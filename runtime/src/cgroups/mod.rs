@@ -345,6 +345,11 @@ impl Cgroup {
                 }
             }
         }
+        // Nothing to signal: skip the freezer round trip (delete of a
+        // stopped container lands here).
+        if self.pids()?.is_empty() {
+            return Ok(());
+        }
         let was_frozen = self.is_frozen()?;
         let froze = !was_frozen && self.freeze().is_ok();
         let res = self.pids().map(|pids| {

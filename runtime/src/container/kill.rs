@@ -30,10 +30,7 @@ pub fn kill(g: &Global, id: &str, signal: Signal, all: bool) -> Result<()> {
                 "container {id} has no cgroup: --all cannot find its processes"
             )));
         };
-        for pid in Cgroup::open(record)?.pids()? {
-            // A process may exit between listing and signalling.
-            let _ = nix::sys::signal::kill(pid, signal);
-        }
+        Cgroup::open(record)?.kill_all(signal)?;
     }
     Ok(())
 }
@@ -61,8 +58,9 @@ pub fn kill_all_and_wait(state: &crate::state::State, cg: Option<&Cgroup>) -> Re
             let _ = crate::sys::pidfd_send_signal(fd, Signal::SIGKILL as i32);
         }
     }
-    for pid in cg.and_then(|c| c.pids().ok()).unwrap_or_default() {
-        let _ = nix::sys::signal::kill(pid, Signal::SIGKILL);
+    if let Some(cg) = cg {
+        // Best effort: the init's pidfd below is what we wait on.
+        let _ = cg.kill_all(Signal::SIGKILL);
     }
     if let Some(fd) = pidfd {
         super::wait::wait_pidfd(&fd, Pid::from_raw(state.pid))?;

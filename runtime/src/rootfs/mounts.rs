@@ -105,11 +105,7 @@ fn bind(ctx: &Context, m: &Mount, opts: &Options) -> Result<()> {
         .source()
         .as_ref()
         .ok_or_else(|| Error::config(".source", "required for a bind mount"))?;
-    let source = if source.is_absolute() {
-        source.clone()
-    } else {
-        ctx.bundle.join(source)
-    };
+    let source = source_path(ctx.bundle, source);
     let meta = std::fs::metadata(&source)
         .map_err(|e| Error::config(".source", format!("{}: {e}", source.display())))?;
     let kind = if meta.is_dir() { Kind::Dir } else { Kind::File };
