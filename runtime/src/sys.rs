@@ -17,6 +17,16 @@ pub fn open<P: ?Sized + nix::NixPath>(
     Ok(unsafe { OwnedFd::from_raw_fd(fd) })
 }
 
+/// Send one fd with a payload over a unix socket (SCM_RIGHTS): the console
+/// socket protocol and the seccomp agent hand-off both use it.
+pub fn send_fd(socket: &OwnedFd, fd: RawFd, payload: &[u8]) -> nix::Result<()> {
+    use nix::sys::socket::{sendmsg, ControlMessage, MsgFlags};
+    let fds = [fd];
+    let cmsg = [ControlMessage::ScmRights(&fds)];
+    let iov = [std::io::IoSlice::new(payload)];
+    sendmsg::<()>(socket.as_raw_fd(), &iov, &cmsg, MsgFlags::empty(), None).map(drop)
+}
+
 /// A pidfd for `pid`.
 pub fn pidfd_open(pid: i32) -> std::io::Result<OwnedFd> {
     // SAFETY: pidfd_open takes a pid and flags and returns a new fd or -1.

@@ -8,14 +8,14 @@
 //! foreground): a socket to receive the master ourselves, and the user's
 //! terminal in raw mode while berth relays it (see `container::foreground`).
 
-use std::io::{IoSlice, IoSliceMut};
+use std::io::IoSliceMut;
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, FromRawFd, OwnedFd, RawFd};
 use std::os::unix::net::UnixListener;
 use std::path::{Path, PathBuf};
 
 use nix::fcntl::{openat2, OFlag, OpenHow, ResolveFlag};
 use nix::mount::{mount, MsFlags};
-use nix::sys::socket::{recvmsg, sendmsg, ControlMessage, ControlMessageOwned, MsgFlags};
+use nix::sys::socket::{recvmsg, ControlMessageOwned, MsgFlags};
 use nix::sys::stat::{fstat, Mode, SFlag};
 use nix::sys::termios::{self, SetArg, Termios};
 
@@ -227,12 +227,7 @@ fn open_raw(path: &Path, flags: OFlag) -> Result<OwnedFd> {
 
 /// Send one fd with a payload, as runc's console socket protocol expects.
 pub fn send_fd(socket: &OwnedFd, fd: RawFd, payload: &[u8]) -> Result<()> {
-    let fds = [fd];
-    let cmsg = [ControlMessage::ScmRights(&fds)];
-    let iov = [IoSlice::new(payload)];
-    sendmsg::<()>(socket.as_raw_fd(), &iov, &cmsg, MsgFlags::empty(), None)
-        .map_err(|e| Error::sys("sendmsg", "console socket", e))?;
-    Ok(())
+    crate::sys::send_fd(socket, fd, payload).map_err(|e| Error::sys("sendmsg", "console socket", e))
 }
 
 /// Receive the one fd of a console message (runc's RecvFile): the fd and

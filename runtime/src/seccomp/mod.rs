@@ -25,11 +25,9 @@ mod bpf_eval;
 #[cfg(test)]
 mod kernel_tests;
 
-use std::io::IoSlice;
 use std::os::fd::{AsRawFd, OwnedFd};
 use std::os::unix::net::UnixStream;
 
-use nix::sys::socket::{sendmsg, ControlMessage, MsgFlags};
 use oci_spec::runtime::LinuxSeccomp;
 use seccompiler::sock_filter;
 
@@ -142,11 +140,7 @@ pub fn send_listener_fd(
         "metadata": seccomp.listener_metadata().clone().unwrap_or_default(),
         "state": state,
     });
-    let payload = msg.to_string();
-    let fds = [listener.as_raw_fd()];
-    let cmsg = [ControlMessage::ScmRights(&fds)];
-    let iov = [IoSlice::new(payload.as_bytes())];
-    sendmsg::<()>(sock.as_raw_fd(), &iov, &cmsg, MsgFlags::empty(), None).map_err(|e| {
+    crate::sys::send_fd(sock, listener.as_raw_fd(), msg.to_string().as_bytes()).map_err(|e| {
         SeccompError::Listener {
             path: seccomp
                 .listener_path()
