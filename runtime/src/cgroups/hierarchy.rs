@@ -136,11 +136,16 @@ impl Hierarchy {
                         continue;
                     }
                     seen.push(mount.clone());
-                    let start = created.len();
                     mkdirs(mount, rel, created)?;
                     if controller == "cpuset" {
-                        for dir in &created[start..] {
-                            inherit_cpuset(dir)?;
+                        // Every level, not only those this call made: a
+                        // concurrent create may have made berth's parent and
+                        // not filled it yet, and copying its empty cpus would
+                        // leave ours unjoinable.
+                        let mut dir = mount.clone();
+                        for comp in rel.components() {
+                            dir.push(comp);
+                            inherit_cpuset(&dir)?;
                         }
                     }
                 }

@@ -625,3 +625,66 @@ fn rdma_is_written_by_berth_or_named() {
     assert!(e.to_string().starts_with("linux.resources.rdma"), "{e}");
     assert_eq!(dirs_exist("rdma"), Vec::<PathBuf>::new());
 }
+
+/// Containers created side by side under one fresh parent (berth's shared
+/// `/berth`): whichever create made the parent, every child must take a
+/// task. On v1 a cpuset child copied from a parent that a sibling made but
+/// had not filled yet refuses tasks with ENOSPC.
+#[test]
+fn concurrent_creates_under_a_fresh_parent_all_take_tasks() {
+    const KIDS: usize = 6;
+    for round in 0..15 {
+        let parent = format!("{}-r{round}", path("race"));
+        // Declared first so it drops last, after the fixtures' destroys.
+        let _parent = RemoveEverywhere(parent.clone());
+        let barrier = std::sync::Arc::new(std::sync::Barrier::new(KIDS));
+        let threads: Vec<_> = (0..KIDS)
+            .map(|i| {
+                let (parent, barrier) = (parent.clone(), barrier.clone());
+                std::thread::spawn(move || {
+                    let linux = LinuxBuilder::default()
+                        .cgroups_path(PathBuf::from(format!("{parent}/c{i}")))
+                        .build()
+                        .expect("linux");
+                    let mut s = Spec::default();
+                    s.set_linux(Some(linux));
+                    barrier.wait();
+                    Cgroup::create(&s, &format!("c{i}"), false)
+                })
+            })
+            .collect();
+        let mut fixtures = Vec::new();
+        let mut errors = Vec::new();
+        for t in threads {
+            match t.join().expect("thread") {
+                Ok(cg) => fixtures.push(Fixture {
+                    cg,
+                    children: Vec::new(),
+                }),
+                Err(e) => errors.push(e.to_string()),
+            }
+        }
+        for f in &mut fixtures {
+            let i = f.run("exit 0");
+            let (status, out) = f.wait(i);
+            assert!(status.success(), "{out}");
+        }
+        assert!(errors.is_empty(), "round {round}: {errors:?}");
+    }
+}
+
+/// Removes a cgroup directory this test made in every hierarchy.
+struct RemoveEverywhere(String);
+
+impl Drop for RemoveEverywhere {
+    fn drop(&mut self) {
+        let rel = self.0.trim_start_matches('/');
+        let mut roots = vec![PathBuf::from("/sys/fs/cgroup")];
+        if let Ok(rd) = std::fs::read_dir("/sys/fs/cgroup") {
+            roots.extend(rd.flatten().map(|e| e.path()));
+        }
+        for r in roots {
+            let _ = std::fs::remove_dir(r.join(rel));
+        }
+    }
+}
