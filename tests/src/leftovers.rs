@@ -181,3 +181,38 @@ pub fn check(rt: &Runtime, id: &str, b: &Bundle) -> Result {
         )))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The checker itself must be able to fail: fake leftovers (a state directory naming the
+    /// id, a fifo in it, a live process carrying the bundle's marker) are all reported.
+    #[test]
+    fn reports_state_fifo_and_process() {
+        let rt = Runtime::new().expect("runtime");
+        let b = rt.bundle(&["true"]).expect("bundle");
+        let id = rt.new_id();
+        let dir = rt.root.join(&id);
+        fs::create_dir_all(&dir).expect("state dir");
+        nix::unistd::mkfifo(&dir.join("exec.fifo"), nix::sys::stat::Mode::S_IRUSR).expect("mkfifo");
+        let cg = b.config["linux"]["cgroupsPath"]
+            .as_str()
+            .unwrap_or("")
+            .to_owned();
+        let mut child = std::process::Command::new("sleep")
+            .arg("30")
+            .env(MARKER_ENV, &cg)
+            .spawn()
+            .expect("spawn sleep");
+        let err = check(&rt, &id, &b).expect_err("leftovers must be reported");
+        let _ = child.kill();
+        let _ = child.wait();
+        let msg = err.to_string();
+        assert!(msg.contains("state left under --root"), "{msg}");
+        assert!(msg.contains("fifos left"), "{msg}");
+        assert!(msg.contains("container processes left"), "{msg}");
+        fs::remove_dir_all(&dir).expect("cleanup");
+        check(&rt, &id, &b).expect("nothing left after cleanup");
+    }
+}
