@@ -204,14 +204,12 @@ fn wait_for_go(chan: &Channel) -> Result<String> {
 /// write end is close-on-exec: `start` sees EOF once execve succeeded.
 fn wait_for_start(fifo: &OwnedFd) -> Result<()> {
     let path = format!("/proc/self/fd/{}", fifo.as_raw_fd());
-    let w = nix::fcntl::open(
+    let w = crate::sys::open(
         path.as_str(),
         OFlag::O_WRONLY | OFlag::O_CLOEXEC,
         Mode::empty(),
     )
     .map_err(|e| Error::sys("open", "exec fifo", e))?;
-    // SAFETY: fresh fd from open(2), owned by nobody else.
-    let w: OwnedFd = unsafe { std::os::fd::FromRawFd::from_raw_fd(w) };
     nix::unistd::write(&w, b"0").map_err(|e| Error::sys("write", "exec fifo", e))?;
     // Kept open until execve closes it.
     std::mem::forget(w);

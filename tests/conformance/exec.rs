@@ -22,6 +22,8 @@ pub fn cases() -> Vec<Case> {
         case!("exec.confinement", exec_gets_seccomp_filter),
         case!("exec.process", exec_overrides),
         case!("exec.process", exec_process_file),
+        case!("exec.process", exec_passes_stdio_and_preserved_fds),
+        case!("exec.state", exec_in_created_container),
         case!("exec.exit", exec_returns_exit_code),
         case!("exec.exit", exec_forwards_signals),
         case!("exec.state", exec_refused_when_stopped),
@@ -410,5 +412,76 @@ fn exec_bad_process_file(rt: &Runtime) -> Outcome {
         vec![init],
         "processes of the container after a failed exec"
     );
+    finish(rt, &id, &b)
+}
+
+/// Without a terminal the process gets the runtime's stdin and stdout, and with
+/// `--preserve-fds 1` also its fd 3.
+fn exec_passes_stdio_and_preserved_fds(rt: &Runtime) -> Outcome {
+    use std::io::Write;
+    use std::os::fd::AsRawFd;
+    use std::os::unix::process::CommandExt;
+
+    let (id, b, _) = running(rt, |_| {})?;
+    let extra_path = rt.tmp().join(format!("fd3-{id}"));
+    let extra = fs::File::create(&extra_path)?;
+    let extra_fd = extra.as_raw_fd();
+    let mut cmd = Command::new(&rt.bin);
+    cmd.args(["--root", &rt.root.display().to_string()])
+        .args(["exec", "--preserve-fds", "1", &id, "sh", "-c"])
+        .arg("read line; echo got-$line; echo via-fd3 >&3")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    // SAFETY: dup2 is async-signal-safe; it runs in the child between fork and exec.
+    unsafe {
+        cmd.pre_exec(move || {
+            // dup2 onto itself would keep close-on-exec.
+            let r = if extra_fd == 3 {
+                libc::fcntl(3, libc::F_SETFD, 0)
+            } else {
+                libc::dup2(extra_fd, 3)
+            };
+            if r < 0 {
+                return Err(std::io::Error::last_os_error());
+            }
+            Ok(())
+        });
+    }
+    let mut child = reaper::spawn(&mut cmd)?;
+    let pid = child.id();
+    if let Some(mut stdin) = child.stdin.take() {
+        stdin.write_all(b"hello\n")?;
+    }
+    let out = child.wait_with_output();
+    reaper::release(pid);
+    let out = out?;
+    drop(extra);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    ensure!(
+        out.status.success() && stdout.contains("got-hello"),
+        "stdin not passed through: {:?}; stderr {:?}",
+        stdout,
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let written = fs::read_to_string(&extra_path)?;
+    ensure_eq!(
+        written.trim(),
+        "via-fd3",
+        "what the process wrote to its preserved fd 3"
+    );
+    finish(rt, &id, &b)
+}
+
+/// runc allows exec before `start`; the init still waits for it.
+fn exec_in_created_container(rt: &Runtime) -> Outcome {
+    let b = rt.bundle(&["sleep", "1000"])?;
+    let id = rt.new_id();
+    rt.create(&id, &b)?.ok()?;
+    let out = rt
+        .cmd(&["exec", &id, "sh", "-c", "echo in-created"])?
+        .ok()?;
+    ensure!(out.stdout.contains("in-created"), "output {out}");
+    ensure_eq!(rt.status(&id)?, "created", "status after exec");
     finish(rt, &id, &b)
 }

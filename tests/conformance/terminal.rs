@@ -221,16 +221,46 @@ fn wait_child(mut child: Child, master: &OwnedFd) -> Result<i32, Error> {
 }
 
 /// Prints the tty, the window size at first look and once it is set (runc 1.1 sets it only
-/// after the process started), then echoes a typed line and ends with `end`.
+/// after the process started), echoes a typed line, prints the size once it followed the
+/// user's terminal to 40x120 (see `resize`), and ends with `end`.
 fn size_script(end: &str) -> String {
     format!(
         "tty; echo first=$(stty size 2>&1); i=0; \
          while [ -z \"$(stty size 2>/dev/null)\" ] && [ $i -lt 50 ]; do sleep 0.1; i=$((i+1)); done; \
-         echo size=$(stty size); echo ready; read x; echo got-$x; {end}"
+         echo size=$(stty size); echo ready; read x; echo got-$x; i=0; \
+         while [ \"$(stty size)\" != \"40 120\" ] && [ $i -lt 50 ]; do sleep 0.1; i=$((i+1)); done; \
+         echo after=$(stty size); {end}"
     )
 }
 
+/// The user resizes their terminal to 40x120: the size changes and the runtime, whose
+/// terminal it is, gets SIGWINCH (sent by hand: the pty is not its controlling terminal).
+fn resize(master: &OwnedFd, runtime_pid: u32) -> Result<(), Error> {
+    let ws = libc::winsize {
+        ws_row: 40,
+        ws_col: 120,
+        ws_xpixel: 0,
+        ws_ypixel: 0,
+    };
+    // SAFETY: TIOCSWINSZ reads a valid winsize from our stack.
+    if unsafe { libc::ioctl(master.as_raw_fd(), libc::TIOCSWINSZ, &ws) } < 0 {
+        return Err(Error(format!(
+            "TIOCSWINSZ: {}",
+            std::io::Error::last_os_error()
+        )));
+    }
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(runtime_pid as i32),
+        nix::sys::signal::Signal::SIGWINCH,
+    )
+    .map_err(|e| Error(format!("kill -WINCH: {e}")))
+}
+
 fn check_size(out: &str) -> Result<(), Error> {
+    ensure!(
+        out.contains("after=40 120"),
+        "window size did not follow SIGWINCH: {out:?}"
+    );
     ensure!(
         out.contains("size=30 100"),
         "window size of the user's terminal: {out:?}"
@@ -250,8 +280,9 @@ fn run_relays_terminal(rt: &Runtime) -> Outcome {
     let (child, master) = spawn_on_pty(rt, &["run", "--bundle", &dir, &id])?;
     let out = read_until(&master, "ready", SHORT);
     let out = out.and_then(|o| {
+        resize(&master, child.id())?;
         type_in(&master, "hello\n")?;
-        Ok(o + &read_until(&master, "got-hello", SHORT)?)
+        Ok(o + &read_until(&master, "after=", SHORT)?)
     });
     let code = wait_child(child, &master)?;
     let out = out?;
@@ -269,8 +300,9 @@ fn exec_tty_relays_terminal(rt: &Runtime) -> Outcome {
         spawn_on_pty(rt, &["exec", "-t", &id, "sh", "-c", &size_script("exit 4")])?;
     let out = read_until(&master, "ready", SHORT);
     let out = out.and_then(|o| {
+        resize(&master, child.id())?;
         type_in(&master, "hi\n")?;
-        Ok(o + &read_until(&master, "got-hi", SHORT)?)
+        Ok(o + &read_until(&master, "after=", SHORT)?)
     });
     let code = wait_child(child, &master)?;
     let out = out?;

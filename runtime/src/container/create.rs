@@ -170,14 +170,13 @@ fn asks_for_limits(spec: &oci_spec::runtime::Spec) -> bool {
 }
 
 fn open_path(path: &Path) -> Result<OwnedFd> {
-    let fd = nix::fcntl::open(
+    let fd = crate::sys::open(
         path,
         nix::fcntl::OFlag::O_PATH | nix::fcntl::OFlag::O_CLOEXEC,
         Mode::empty(),
     )
     .map_err(|e| Error::sys("open", path.display(), e))?;
-    // SAFETY: fresh fd from open(2), owned by nobody else.
-    Ok(unsafe { std::os::fd::FromRawFd::from_raw_fd(fd) })
+    Ok(fd)
 }
 
 fn connect_console(path: &Path) -> Result<OwnedFd> {

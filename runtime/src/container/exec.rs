@@ -66,20 +66,7 @@ pub fn exec(g: &Global, opts: &ExecOpts) -> Result<i32> {
     let state = dir.load()?;
     check_status(&state, opts.ignore_paused)?;
     let spec = dir.load_config()?;
-    let mut process = opts.process.clone();
-    let relayed = opts.console_socket.is_none() && !opts.detach;
-    if relayed && process.terminal() == Some(true) && process.console_size().is_none() {
-        // The size of the terminal berth relays, set before the process
-        // can look at it.
-        if let Some((rows, cols)) = crate::tty::size_of(std::io::stdin().as_fd()) {
-            let size = oci_spec::runtime::BoxBuilder::default()
-                .height(u64::from(rows))
-                .width(u64::from(cols))
-                .build()
-                .map_err(|e| Error::Other(format!("console size: {e}")))?;
-            process.set_console_size(Some(size));
-        }
-    }
+    let process = with_relayed_size(opts)?;
     let p = &process;
     check_process(p)?;
     let terminal = p.terminal().unwrap_or(false);
@@ -104,20 +91,7 @@ pub fn exec(g: &Global, opts: &ExecOpts) -> Result<i32> {
     };
     // A rootless container may have been refused a cgroup.
     let cgroup = state.cgroup.as_ref().map(Cgroup::open).transpose()?;
-    let (console, relay) = match (terminal, &opts.console_socket) {
-        (true, Some(path)) => (Some(connect(path)?), None),
-        (true, None) => {
-            let (ours, theirs) = socketpair(
-                AddressFamily::Unix,
-                SockType::Stream,
-                None,
-                SockFlag::SOCK_CLOEXEC,
-            )
-            .map_err(|e| Error::sys("socketpair", "console", e))?;
-            (Some(theirs), Some(ours))
-        }
-        (false, _) => (None, None),
-    };
+    let (console, relay) = console_ends(terminal, opts)?;
     let signals = if opts.detach {
         None
     } else {
@@ -171,6 +145,43 @@ pub fn exec(g: &Global, opts: &ExecOpts) -> Result<i32> {
         None => Ok(0),
         Some(s) => foreground::wait(pid, s, master),
     }
+}
+
+/// The process to run; with a terminal berth relays itself, sized like
+/// berth's own terminal before the process can look at it.
+fn with_relayed_size(opts: &ExecOpts) -> Result<Process> {
+    let mut process = opts.process.clone();
+    let relayed = opts.console_socket.is_none() && !opts.detach;
+    if relayed && process.terminal() == Some(true) && process.console_size().is_none() {
+        if let Some((rows, cols)) = crate::tty::size_of(std::io::stdin().as_fd()) {
+            let size = oci_spec::runtime::BoxBuilder::default()
+                .height(u64::from(rows))
+                .width(u64::from(cols))
+                .build()
+                .map_err(|e| Error::Other(format!("console size: {e}")))?;
+            process.set_console_size(Some(size));
+        }
+    }
+    Ok(process)
+}
+
+/// (the process's console socket, berth's end when berth relays the
+/// terminal itself).
+fn console_ends(terminal: bool, opts: &ExecOpts) -> Result<(Option<OwnedFd>, Option<OwnedFd>)> {
+    Ok(match (terminal, &opts.console_socket) {
+        (true, Some(path)) => (Some(connect(path)?), None),
+        (true, None) => {
+            let (ours, theirs) = socketpair(
+                AddressFamily::Unix,
+                SockType::Stream,
+                None,
+                SockFlag::SOCK_CLOEXEC,
+            )
+            .map_err(|e| Error::sys("socketpair", "console", e))?;
+            (Some(theirs), Some(ours))
+        }
+        (false, _) => (None, None),
+    })
 }
 
 /// The container's own `process` from config.json with `o` applied, as

@@ -1,7 +1,7 @@
 //! `start`: release the created init through its exec fifo, then run the
 //! poststart hooks.
 
-use std::os::fd::{AsFd, AsRawFd, OwnedFd};
+use std::os::fd::{AsFd, AsRawFd};
 
 use nix::fcntl::OFlag;
 use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
@@ -36,14 +36,12 @@ pub fn release(dir: &StateDir, state: &State) -> Result<()> {
     let path = dir.exec_fifo();
     // Non-blocking, so a dead init cannot hang us: we poll the fifo
     // together with the init's pidfd.
-    let fd = nix::fcntl::open(
+    let fifo = crate::sys::open(
         &path,
         OFlag::O_RDONLY | OFlag::O_NONBLOCK | OFlag::O_CLOEXEC,
         Mode::empty(),
     )
     .map_err(|e| Error::sys("open", path.display(), e))?;
-    // SAFETY: fresh fd from open(2), owned by nobody else.
-    let fifo: OwnedFd = unsafe { std::os::fd::FromRawFd::from_raw_fd(fd) };
     let mut got_byte = false;
     loop {
         let mut fds = [

@@ -140,12 +140,11 @@ impl Rootfs<'_> {
 }
 
 fn open_dir(path: &Path) -> Result<OwnedFd> {
-    let fd = nix::fcntl::open(
+    let fd = crate::sys::open(
         path,
         OFlag::O_PATH | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC,
         Mode::empty(),
     )
     .sys("open", path.display())?;
-    // SAFETY: fresh fd from open(2), owned by nobody else.
-    Ok(unsafe { std::os::fd::FromRawFd::from_raw_fd(fd) })
+    Ok(fd)
 }

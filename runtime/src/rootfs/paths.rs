@@ -55,14 +55,12 @@ pub fn mask(root: &OwnedFd, paths: &[String]) -> Result<()> {
 /// The container's /dev/null, checked to be the real character device 1:3,
 /// so a rootfs cannot make us bind something else over a masked path.
 fn dev_null() -> Result<OwnedFd> {
-    let fd = nix::fcntl::open(
+    let fd = crate::sys::open(
         "/dev/null",
         OFlag::O_PATH | OFlag::O_CLOEXEC | OFlag::O_NOFOLLOW,
         Mode::empty(),
     )
     .map_err(|e| Error::sys("open", "/dev/null", e))?;
-    // SAFETY: fresh fd from open(2), owned by nobody else.
-    let fd: OwnedFd = unsafe { std::os::fd::FromRawFd::from_raw_fd(fd) };
     let st = fstat(fd.as_raw_fd()).map_err(|e| Error::sys("fstat", "/dev/null", e))?;
     let is_chr = SFlag::from_bits_truncate(st.st_mode) & SFlag::S_IFMT == SFlag::S_IFCHR;
     if !is_chr || nix::sys::stat::major(st.st_rdev) != 1 || nix::sys::stat::minor(st.st_rdev) != 3 {
@@ -105,14 +103,12 @@ pub fn readonly(root: &OwnedFd, paths: &[String]) -> Result<()> {
 
 /// `root.readonly`: remount `/` read-only, keeping its other flags.
 pub fn readonly_root() -> Result<()> {
-    let root = nix::fcntl::open(
+    let root = crate::sys::open(
         "/",
         OFlag::O_PATH | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC,
         Mode::empty(),
     )
     .map_err(|e| Error::sys("open", "/", e))?;
-    // SAFETY: fresh fd from open(2), owned by nobody else.
-    let root: OwnedFd = unsafe { std::os::fd::FromRawFd::from_raw_fd(root) };
     super::mounts::remount(&root, Path::new("/"), MsFlags::MS_RDONLY)
         .map_err(|e| Error::config("root.readonly", e.to_string()))
 }
