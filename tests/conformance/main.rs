@@ -78,6 +78,16 @@ fn all_cases() -> Vec<Case> {
 }
 
 fn main() -> ExitCode {
+    match berth_tests::hostenv::hide_cgroup2_if_asked() {
+        Ok(true) => eprintln!(
+            "HIDE_CGROUP2=1: /sys/fs/cgroup/unified unmounted in a private mount namespace"
+        ),
+        Ok(false) => {}
+        Err(e) => {
+            eprintln!("HIDE_CGROUP2=1: {e}");
+            return ExitCode::FAILURE;
+        }
+    }
     let mut raw: Vec<String> = std::env::args().collect();
     let before = raw.len();
     raw.retain(|a| a != "--conformance");

@@ -145,3 +145,27 @@ pub fn cap_mask(names: &[&str]) -> u64 {
 pub fn parse_mask(hex: &str) -> Option<u64> {
     u64::from_str_radix(hex.trim(), 16).ok()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_mountinfo_fields() {
+        let text = "36 35 0:31 / /mnt/my\\040dir rw,nosuid,relatime shared:7 master:1 - tmpfs tmpfs rw,size=1024k,mode=710\n";
+        let m = mountinfo(text);
+        assert_eq!(m.len(), 1);
+        assert_eq!(m[0].mount_point, "/mnt/my dir");
+        assert!(m[0].is_shared() && m[0].is_slave());
+        assert!(m[0].has("nosuid") && m[0].has("size=1024k") && !m[0].has("ro"));
+        assert_eq!(m[0].fstype, "tmpfs");
+    }
+
+    #[test]
+    fn capability_masks() {
+        assert_eq!(cap_mask(&["CAP_CHOWN", "KILL"]), 0x21);
+        assert_eq!(cap_bit("CAP_CHECKPOINT_RESTORE"), Some(40));
+        assert_eq!(cap_bit("CAP_NOPE"), None);
+        assert_eq!(parse_mask("00000000000004a1"), Some(0x4a1));
+    }
+}

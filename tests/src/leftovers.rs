@@ -20,26 +20,40 @@ pub const MARKER_ENV: &str = "BERTH_TEST_CONTAINER";
 
 const CGROUP_ROOT: &str = "/sys/fs/cgroup";
 
-/// Every directory `cgroup` (a linux.cgroupsPath) could be under, v1 controllers and v2.
+/// Every directory `cgroup` (a linux.cgroupsPath) could be in: one per mounted cgroup
+/// hierarchy (v1 controllers, the v2 unified mount). A plain directory where a hierarchy is
+/// not mounted (e.g. /sys/fs/cgroup/unified hidden with HIDE_CGROUP2) is not a cgroup.
 pub fn cgroup_dirs(cgroup: &str) -> Vec<PathBuf> {
     let rel = cgroup.trim_start_matches('/');
     if rel.is_empty() || !rel.contains("berth") {
         return Vec::new();
     }
-    let mut out = Vec::new();
-    let root = Path::new(CGROUP_ROOT);
-    if root.join("cgroup.controllers").exists() {
-        out.push(root.join(rel));
+    let info = fs::read_to_string("/proc/self/mountinfo").unwrap_or_default();
+    let mut out: Vec<PathBuf> = crate::inside::mountinfo(&info)
+        .into_iter()
+        .filter(|m| m.fstype == "cgroup" || m.fstype == "cgroup2")
+        .filter(|m| m.mount_point.starts_with(CGROUP_ROOT))
+        .map(|m| Path::new(&m.mount_point).join(rel))
+        .collect();
+    out.sort();
+    out.dedup();
+    out
+}
+
+/// `cgroup_dirs` plus the plain directories a runtime may have made under CGROUP_ROOT where
+/// no hierarchy is mounted: cleanup removes those too.
+fn cgroup_dirs_and_strays(cgroup: &str) -> Vec<PathBuf> {
+    let mut out = cgroup_dirs(cgroup);
+    let rel = cgroup.trim_start_matches('/');
+    if rel.is_empty() || !rel.contains("berth") {
         return out;
     }
-    if let Ok(rd) = fs::read_dir(root) {
+    if let Ok(rd) = fs::read_dir(CGROUP_ROOT) {
         for e in rd.flatten() {
-            let p = e.path();
-            // v1 controllers mounted as symlinks (cpu -> cpu,cpuacct) would be seen twice.
-            if p.is_symlink() {
-                continue;
+            let p = e.path().join(rel);
+            if !out.contains(&p) {
+                out.push(p);
             }
-            out.push(p.join(rel));
         }
     }
     out
@@ -93,7 +107,7 @@ pub fn kill_processes(cgroup: &str) {
 /// Removes the (empty) cgroup directories a runtime left for `cgroup`; only ever paths whose
 /// name contains "berth", which only this suite makes.
 pub fn remove_cgroups(cgroup: &str) {
-    for dir in cgroup_dirs(cgroup) {
+    for dir in cgroup_dirs_and_strays(cgroup) {
         if dir.exists() {
             for _ in 0..50 {
                 if fs::remove_dir(&dir).is_ok() || !dir.exists() {
@@ -179,5 +193,40 @@ pub fn check(rt: &Runtime, id: &str, b: &Bundle) -> Result {
             "container {id} left things behind: {}",
             problems.join("; ")
         )))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The checker itself must be able to fail: fake leftovers (a state directory naming the
+    /// id, a fifo in it, a live process carrying the bundle's marker) are all reported.
+    #[test]
+    fn reports_state_fifo_and_process() {
+        let rt = Runtime::new().expect("runtime");
+        let b = rt.bundle(&["true"]).expect("bundle");
+        let id = rt.new_id();
+        let dir = rt.root.join(&id);
+        fs::create_dir_all(&dir).expect("state dir");
+        nix::unistd::mkfifo(&dir.join("exec.fifo"), nix::sys::stat::Mode::S_IRUSR).expect("mkfifo");
+        let cg = b.config["linux"]["cgroupsPath"]
+            .as_str()
+            .unwrap_or("")
+            .to_owned();
+        let mut child = std::process::Command::new("sleep")
+            .arg("30")
+            .env(MARKER_ENV, &cg)
+            .spawn()
+            .expect("spawn sleep");
+        let err = check(&rt, &id, &b).expect_err("leftovers must be reported");
+        let _ = child.kill();
+        let _ = child.wait();
+        let msg = err.to_string();
+        assert!(msg.contains("state left under --root"), "{msg}");
+        assert!(msg.contains("fifos left"), "{msg}");
+        assert!(msg.contains("container processes left"), "{msg}");
+        fs::remove_dir_all(&dir).expect("cleanup");
+        check(&rt, &id, &b).expect("nothing left after cleanup");
     }
 }

@@ -6,6 +6,7 @@
 
 pub mod bundle;
 pub mod error;
+pub mod hostenv;
 pub mod inside;
 pub mod leftovers;
 pub mod reaper;

@@ -3,7 +3,8 @@
 
 use serde_json::{json, Value};
 
-pub const DEFAULT_OCI_VERSION: &str = "1.2.0";
+/// 1.0.2: every runtime accepts it (crun 1.8 refuses 1.1 and later); the versions cases try the rest.
+pub const DEFAULT_OCI_VERSION: &str = "1.0.2";
 pub const PATH_ENV: &str = "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
 
 pub const DEFAULT_CAPS: [&str; 3] = ["CAP_AUDIT_WRITE", "CAP_KILL", "CAP_NET_BIND_SERVICE"];
