@@ -137,7 +137,8 @@ fn soak_rss_stays_flat() {
         .unwrap_or("")
         .to_string();
     eprintln!(
-        "soak: RSS at end ({secs}s): {end} kB; {hwm}; log size {}",
+        "soak: at end ({secs}s): RSS {} kB, RssAnon {end} kB; {hwm}; log size {}",
+        status_kb(pid, "VmRSS:"),
         std::fs::metadata(&log).map(|m| m.len()).unwrap_or(0)
     );
     let first = first.expect("run too short");
