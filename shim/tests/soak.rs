@@ -13,6 +13,10 @@ use std::time::{Duration, Instant};
 
 use common::*;
 
+/// Heap and stack at start (~300 kB) plus every fixed buffer fully touched (192 KiB) plus one
+/// lagging attach client's backlog (64 KiB).
+const ANON_CEILING_KB: u64 = 560;
+
 fn status_kb(pid: i32, field: &str) -> u64 {
     let s = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
     s.lines()
@@ -133,12 +137,16 @@ fn soak_rss_stays_flat() {
         .unwrap_or("")
         .to_string();
     eprintln!(
-        "soak: RSS at end ({secs}s): {end} kB; {hwm}; log size {}",
+        "soak: at end ({secs}s): RSS {} kB, RssAnon {end} kB; {hwm}; log size {}",
+        status_kb(pid, "VmRSS:"),
         std::fs::metadata(&log).map(|m| m.len()).unwrap_or(0)
     );
     let first = first.expect("run too short");
+    // Growth after the first minute is only allowed up to the fixed buffers' ceiling: the log's
+    // 128 KiB output buffer and the 64 KiB read buffer are touched page by page as larger reads
+    // arrive (seen in a 600 s run: 304 -> 344 kB, an anonymous mapping 48 -> 88 kB).
     assert!(
-        end <= first + 4,
-        "anonymous memory grew from {first} kB to {end} kB"
+        end <= first + 4 || end <= ANON_CEILING_KB,
+        "anonymous memory grew from {first} kB to {end} kB (ceiling {ANON_CEILING_KB} kB)"
     );
 }
