@@ -11,6 +11,7 @@ use nix::sched::{unshare, CloneFlags};
 use nix::sys::stat::Mode;
 use oci_spec::runtime::{LinuxNamespaceType as Ns, Spec};
 
+use crate::cgroups::{CgroupError, SelfJoin};
 use crate::error::{Error, Result};
 use crate::finalize::Finalize;
 use crate::namespaces::Plan;
@@ -34,15 +35,21 @@ pub struct Init<'a> {
     /// Runtime fds the clone inherited that the init must not keep (the
     /// state directory lock).
     pub inherited: Vec<std::os::fd::RawFd>,
+    /// The cgroup's v1 `tasks` files: the init joins by itself, first thing
+    /// (see cgroups/join.rs); `None` when the runtime adds it.
+    pub cgroup_join: Option<SelfJoin>,
 }
 
 /// Runs in the cloned child; never returns.
-pub fn run(init: Init, chan: Channel) -> ! {
+pub fn run(mut init: Init, chan: Channel) -> ! {
     for fd in &init.inherited {
         let _ = nix::unistd::close(*fd);
     }
+    // Before anything else, so (nearly) all the init charges is inside the
+    // limits; a failure is reported once the runtime listens (after `Go`).
+    let joined = init.cgroup_join.take().map_or(Ok(()), SelfJoin::join);
     let mut created = false;
-    let err = match init.phases(&chan, &mut created) {
+    let err = match init.phases(&chan, &mut created, joined) {
         Ok(never) => match never {},
         Err(e) => e,
     };
@@ -59,13 +66,19 @@ pub fn run(init: Init, chan: Channel) -> ! {
 }
 
 impl Init<'_> {
-    fn phases(&self, chan: &Channel, created: &mut bool) -> Result<Infallible> {
+    fn phases(
+        &self,
+        chan: &Channel,
+        created: &mut bool,
+        joined: std::result::Result<(), CgroupError>,
+    ) -> Result<Infallible> {
         let process = self
             .spec
             .process()
             .as_ref()
             .ok_or_else(|| Error::config("process", "required"))?;
         let state_json = wait_for_go(chan)?;
+        joined?;
         // Idempotent; needed here when a rootless runtime had to leave the
         // clone dumpable to write its id maps (process::spawn).
         crate::selfexe::protect()?;

@@ -4,7 +4,8 @@
 //! - [`Cgroup::create`] at `create`, before the init is cloned: makes the
 //!   cgroup (v1, v2 or systemd, picked from what the host mounts) and applies
 //!   `linux.resources`; on failure nothing is left behind.
-//! - [`Cgroup::add_task`] puts the init in it before the init does anything.
+//! - [`Cgroup::add_task`] puts the init in it before the init does anything;
+//!   on v1 the init joins by itself instead, first thing ([`Cgroup::self_join`]).
 //! - [`Cgroup::open`] rebuilds the handle from what `state.json` recorded.
 //! - [`Cgroup::destroy`] at `delete` and when `create` fails halfway: kills
 //!   what is left and removes the cgroup.
@@ -12,10 +13,12 @@
 //!   [`Cgroup::freeze`]/[`Cgroup::thaw`]/[`Cgroup::is_frozen`], [`Cgroup::pids`],
 //!   [`Cgroup::stats`]/[`Cgroup::oom_events`], [`Cgroup::kill_all`].
 
+mod devices_v1;
 mod direct;
 pub mod events;
 mod fields;
 mod hierarchy;
+mod join;
 mod oom;
 mod placement;
 pub mod stats;
@@ -36,6 +39,7 @@ use oci_spec::runtime::{LinuxResources, Spec};
 use serde::{Deserialize, Serialize};
 
 use hierarchy::Hierarchy;
+pub use join::SelfJoin;
 pub use oom::OomEvents;
 use placement::Placement;
 pub use stats::Stats;
@@ -86,13 +90,7 @@ impl Cgroup {
             return Ok(cg);
         }
         let created = cg.hierarchy.make(&cg.placement.path())?;
-        // Nothing to write: no manager to build (see `manager`).
-        let nothing = resources == LinuxResources::default();
-        if let Err(e) = if nothing {
-            Ok(())
-        } else {
-            cg.write(&resources, false)
-        } {
+        if let Err(e) = cg.write_new(&resources) {
             hierarchy::remove_dirs(&created);
             return Err(e);
         }
@@ -210,6 +208,33 @@ impl Cgroup {
         self.hierarchy.is_v2()
     }
 
+    /// On v1 (not systemd): the `tasks` files for the init to join by
+    /// itself, first thing after the clone, which is much cheaper than
+    /// `add_task` (see join.rs). `None`: call `add_task` after the clone.
+    pub fn self_join(&self) -> Result<Option<SelfJoin>, CgroupError> {
+        if self.record.systemd || self.is_v2() {
+            return Ok(None);
+        }
+        SelfJoin::open(&self.hierarchy.dirs(&self.placement.path())).map(Some)
+    }
+
+    /// Move the calling process (single-threaded) into the cgroup.
+    pub fn join_self(&self) -> Result<(), CgroupError> {
+        match self.self_join()? {
+            Some(j) => j.join(),
+            None => self.add_task(nix::unistd::getpid()),
+        }
+    }
+
+    /// The rest of `add_task` when the init joined by itself: limits that
+    /// had to wait for a pid (systemd; never on v1, so nothing today).
+    pub fn joined(&self) -> Result<(), CgroupError> {
+        if let Some(r) = &self.pending {
+            self.write(r, false)?;
+        }
+        Ok(())
+    }
+
     pub fn add_task(&self, pid: Pid) -> Result<(), CgroupError> {
         if self.record.systemd {
             self.manager()?
@@ -228,10 +253,7 @@ impl Cgroup {
         if let Some(dir) = self.dir("rdma").filter(|_| !self.is_v2()) {
             let _ = std::fs::write(dir.join("cgroup.procs"), pid.to_string());
         }
-        if let Some(r) = &self.pending {
-            self.write(r, false)?;
-        }
-        Ok(())
+        self.joined()
     }
 
     /// Put `resources` into effect on a live cgroup (`update`). It is the
@@ -240,6 +262,23 @@ impl Cgroup {
     pub fn apply(&self, resources: &LinuxResources) -> Result<(), CgroupError> {
         validate::check(resources, &self.hierarchy)?;
         self.write(resources, true)
+    }
+
+    /// `linux.resources` into a cgroup `create` has just made. Without the
+    /// manager when it is not needed (see `manager`): nothing to write, or on
+    /// v1 only device rules (the default spec's case, see `devices_v1`).
+    fn write_new(&self, r: &LinuxResources) -> Result<(), CgroupError> {
+        if *r == LinuxResources::default() {
+            return Ok(());
+        }
+        if let (Hierarchy::V1 { .. }, Some(dir)) = (&self.hierarchy, self.dir("devices")) {
+            let mut others = r.clone();
+            others.set_devices(None);
+            if others == LinuxResources::default() {
+                return devices_v1::apply(r.devices().as_deref().unwrap_or(&[]), &dir);
+            }
+        }
+        self.write(r, false)
     }
 
     fn write(&self, r: &LinuxResources, update: bool) -> Result<(), CgroupError> {

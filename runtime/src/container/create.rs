@@ -82,6 +82,11 @@ fn build(g: &Global, opts: &CreateOpts, bundle: &Bundle, cleanup: &mut Cleanup) 
     let record = cgroup.as_ref().map(|c| c.record().clone());
     cleanup.cgroup = cgroup;
 
+    let self_join = match &cleanup.cgroup {
+        Some(cg) => cg.self_join()?,
+        None => None,
+    };
+    let joins_itself = self_join.is_some();
     let plan = Plan::from_spec(&bundle.spec);
     let init = Init {
         spec: &bundle.spec,
@@ -94,11 +99,14 @@ fn build(g: &Global, opts: &CreateOpts, bundle: &Bundle, cleanup: &mut Cleanup) 
         no_pivot: opts.no_pivot,
         no_new_keyring: opts.no_new_keyring,
         inherited: vec![dir.lock_fd()],
+        cgroup_join: self_join,
     };
     let (pid, chan) = process::spawn(&plan, |chan| crate::init::run(init, chan))?;
     cleanup.init = Some(pid);
-    if let Some(cg) = &cleanup.cgroup {
-        cg.add_task(pid)?;
+    match &cleanup.cgroup {
+        Some(cg) if joins_itself => cg.joined()?,
+        Some(cg) => cg.add_task(pid)?,
+        None => {}
     }
 
     let mut state = State {

@@ -17,7 +17,7 @@ use std::path::{Path, PathBuf};
 
 use nix::sched::CloneFlags;
 use nix::sys::socket::{socketpair, AddressFamily, SockFlag, SockType};
-use nix::unistd::{getpid, Pid};
+use nix::unistd::Pid;
 use oci_spec::runtime::{LinuxNamespaceType as Ns, LinuxSeccomp, Process};
 
 use super::exec_process::check_process;
@@ -345,7 +345,7 @@ fn helper(t: &Tenant, chan: Channel) -> ! {
             s.restore()?;
         }
         if let Some(cg) = t.cgroup {
-            cg.add_task(getpid())?;
+            cg.join_self()?;
         }
         join(t.target)?;
         crate::sys::clone_fork(libc::CLONE_PARENT)
