@@ -13,7 +13,8 @@
 #   FILTER  test name filter instead of systemd_
 #   -k      keep the work directory (printed)
 # Env: RUNC (default: runc on PATH), VM_MEM (MiB, default 1024), VM_TIMEOUT (s, default 900),
-#      BERTH_VM_CACHE (see systemd-image.sh).
+#      BERTH_VM_CACHE (see systemd-image.sh), VM_RUN_SH (a script to run in the VM instead of
+#      the tests; the binaries are in /berth-vm/bin, its exit status is the harness's).
 set -euo pipefail
 
 KEEP=0
@@ -111,6 +112,8 @@ if [ -n "\$leaks" ]; then echo "=== leaked cgroups:"; echo "\$leaks"; status=1; 
 exit \$status
 EOI
 chmod +x "$S/run.sh"
+# A script of one's own instead (debugging): it finds the binaries in /berth-vm/bin.
+if [ -n "${VM_RUN_SH:-}" ]; then cp "$VM_RUN_SH" "$S/run.sh"; chmod +x "$S/run.sh"; fi
 used=$(du -sm "$S" | cut -f1)
 mkfs.ext4 -q -F -L berth-tests -d "$S" "$W/tests.ext4" "$((used + 64))M"
 [ "$KEEP" = 0 ] || echo "systemd-vm: work directory $W" >&2

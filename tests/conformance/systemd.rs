@@ -24,6 +24,7 @@ pub fn cases() -> Vec<Case> {
         case!("cgroups.systemd", systemd_pids_limit_fork_fails),
         case!("cgroups.systemd", systemd_memory_limit_oom_kills),
         case!("cgroups.systemd", systemd_device_rule_open_fails),
+        case!("cgroups.systemd", systemd_ps_and_stats),
         case!("cgroups.systemd", systemd_delete_removes_unit),
         case!("cgroups.systemd", systemd_failed_create_leaves_no_unit),
         case!("cgroups.systemd", systemd_pause_resume),
@@ -157,8 +158,11 @@ fn expand_slice(slice: &str) -> String {
 }
 
 fn systemctl(args: &[&str]) -> Result<String, Error> {
+    // coreutils' timeout: a wedged systemd fails the case instead of hanging the suite.
+    let secs = COMMAND_TIMEOUT.as_secs().to_string();
     let out = berth_tests::reaper::output(
-        Command::new("systemctl")
+        Command::new("timeout")
+            .args([secs.as_str(), "systemctl"])
             .args(args)
             .stdin(Stdio::null())
             .stderr(Stdio::null()),
@@ -243,7 +247,8 @@ fn systemd_scope_placement_and_limits(rt: &Runtime) -> Outcome {
         json!({
             "memory": {"limit": 67108864},
             "pids": {"limit": 32},
-            "cpu": {"quota": 50000, "period": 100000}
+            "cpu": {"quota": 50000, "period": 100000},
+            "hugepageLimits": [{"pageSize": "2MB", "limit": 4194304}]
         }),
     )?;
     create_start(rt, &s, &b)?;
@@ -266,6 +271,8 @@ fn systemd_scope_placement_and_limits(rt: &Runtime) -> Outcome {
     ensure_eq!(s.read("memory.max")?, "67108864", "memory.max");
     ensure_eq!(s.read("pids.max")?, "32", "pids.max");
     ensure_eq!(s.read("cpu.max")?, "50000 100000", "cpu.max");
+    // systemd has no hugetlb property: the runtime writes it into the delegated scope.
+    ensure_eq!(s.read("hugetlb.2MB.max")?, "4194304", "hugetlb.2MB.max");
     // Killing the init empties the scope; `delete` then removes the rest.
     sd(rt, &["kill", &s.id, "KILL"])?.ok()?;
     wait_status(rt, &s.id, "stopped")?;
@@ -386,6 +393,46 @@ fn systemd_device_rule_open_fails(rt: &Runtime) -> Outcome {
     pass()
 }
 
+fn systemd_ps_and_stats(rt: &Runtime) -> Outcome {
+    if let Some(o) = need_systemd() {
+        return o;
+    }
+    let s = Scoped::new(rt, "system.slice");
+    let (b, _) = scoped_bundle(
+        rt,
+        &s,
+        "sleep 1000 & exec sleep 1001",
+        json!({"pids": {"limit": 10}}),
+    )?;
+    create_start(rt, &s, &b)?;
+    let state: Value = serde_json::from_str(&sd(rt, &["state", &s.id])?.ok()?.stdout)?;
+    let init = state["pid"].as_i64().unwrap_or(0);
+    let out = sd(rt, &["ps", "-f", "json", &s.id])?.ok()?;
+    let pids: Vec<i64> = serde_json::from_str(out.stdout.trim())?;
+    ensure!(
+        pids.contains(&init),
+        "ps -f json {pids:?} lacks the init {init}"
+    );
+    ensure_eq!(pids.len(), 2, "processes in the scope per ps");
+    let out = sd(rt, &["events", "--stats", &s.id])?.ok()?;
+    let ev: Value = serde_json::from_str(out.stdout.trim())?;
+    ensure_eq!(ev["type"], json!("stats"), "event type");
+    ensure_eq!(
+        ev["data"]["pids"]["current"],
+        json!(2),
+        "pids.current: {ev}"
+    );
+    ensure_eq!(ev["data"]["pids"]["limit"], json!(10), "pids.limit: {ev}");
+    ensure!(
+        ev["data"]["memory"]["usage"]["usage"].as_u64() > Some(0),
+        "no memory usage in the stats: {ev}"
+    );
+    sd(rt, &["delete", "--force", &s.id])?.ok()?;
+    s.ensure_gone()?;
+    rt.assert_no_leftovers(&s.id, &b)?;
+    pass()
+}
+
 fn systemd_delete_removes_unit(rt: &Runtime) -> Outcome {
     if let Some(o) = need_systemd() {
         return o;
@@ -464,7 +511,17 @@ fn systemd_update_sets_properties(rt: &Runtime) -> Outcome {
         return o;
     }
     let s = Scoped::new(rt, "system.slice");
-    let (b, _) = scoped_bundle(rt, &s, "exec sleep 1000", json!({"pids": {"limit": 10}}))?;
+    let (mut b, _) = scoped_bundle(
+        rt,
+        &s,
+        "exec sleep 1000",
+        json!({"pids": {"limit": 10}, "devices": [{"allow": false, "access": "rwm"}]}),
+    )?;
+    let caps = json!(["CAP_KILL", "CAP_MKNOD"]);
+    for set in ["bounding", "effective", "permitted"] {
+        b.config["process"]["capabilities"][set] = caps.clone();
+    }
+    b.save()?;
     create_start(rt, &s, &b)?;
     sd(
         rt,
@@ -496,6 +553,22 @@ fn systemd_update_sets_properties(rt: &Runtime) -> Outcome {
         s.read("memory.max")?,
         "67108864",
         "memory.max after daemon-reload"
+    );
+    // The device rules outlive the update and systemd's reload (the eBPF program is the
+    // runtime's, on a cgroup systemd delegated).
+    let out = sd(
+        rt,
+        &[
+            "exec",
+            &s.id,
+            "sh",
+            "-c",
+            "mknod /tmp/kmsg c 1 11 && echo berth-device-probe > /tmp/kmsg && echo kmsg-ok; true",
+        ],
+    )?;
+    ensure!(
+        !out.stdout.contains("kmsg-ok") && out.stderr.contains("Operation not permitted"),
+        "the device rule no longer bites after update and daemon-reload: {out}"
     );
     // The new pids limit bites: with sleep as the only process, 7 more cannot all start.
     let out = sd(

@@ -94,23 +94,3 @@ pub(crate) fn apply_io_weight_v2(weight: u16, dir: &Path) -> Result<(), CgroupEr
         msg: format!("write {value} to {}: {e}", file.display()),
     })
 }
-
-/// `linux.resources.devices` under `--systemd-cgroup`: libcgroups' systemd
-/// manager only sets unit properties and has none for devices, so the eBPF
-/// device program (the same one its v2 manager builds) is attached to the
-/// scope's cgroup here, which systemd delegated to us.
-#[cfg(feature = "cgroupsv2-devices")]
-pub(crate) fn apply_devices_systemd(r: &LinuxResources, dir: &Path) -> Result<(), CgroupError> {
-    libcgroups::v2::devices::controller::Devices::apply_devices(dir, r.devices()).map_err(|e| {
-        CgroupError::Config {
-            field: "linux.resources.devices".into(),
-            msg: format!("device program for {}: {e}", dir.display()),
-        }
-    })
-}
-
-/// Without the eBPF feature device rules are not enforced on v2 (docs/cgroups.md).
-#[cfg(not(feature = "cgroupsv2-devices"))]
-pub(crate) fn apply_devices_systemd(_: &LinuxResources, _: &Path) -> Result<(), CgroupError> {
-    Ok(())
-}

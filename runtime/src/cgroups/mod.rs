@@ -19,6 +19,7 @@ mod hierarchy;
 mod oom;
 mod placement;
 pub mod stats;
+mod systemd;
 #[cfg(test)]
 mod tests;
 pub mod update;
@@ -219,6 +220,10 @@ impl Cgroup {
             self.manager()?
                 .add_task(pid)
                 .map_err(|e| self.lib_err(e, "add pid"))?;
+            if self.pending.is_some() {
+                // The scope exists now (create, not exec).
+                systemd::enable_controllers_above(&self.hierarchy, &self.placement.path());
+            }
         } else {
             // One write per hierarchy, no manager needed.
             for dir in self.hierarchy.dirs(&self.placement.path()) {
@@ -286,7 +291,8 @@ impl Cgroup {
         }
         if self.record.systemd {
             if let Some(dir) = self.dir("") {
-                direct::apply_devices_systemd(r, &dir)?;
+                systemd::apply_devices(r, &dir)?;
+                systemd::apply_hugetlb(r, &dir)?;
             }
         }
         direct::apply_rdma(r, self.dir("rdma").as_deref())
