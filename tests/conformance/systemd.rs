@@ -3,7 +3,7 @@
 //! PID 1 (integration/microvm/systemd-vm.sh boots one): the container sees itself in the
 //! scope, systemd knows the unit with the limits as properties, the limits bite, the verbs
 //! work, and delete / a failed create leave neither unit nor cgroup. Without systemd, only
-//! `systemd_absent_is_refused` runs.
+//! `cgroup_systemd_absent_is_refused` runs.
 
 use std::fs;
 use std::path::{Path, PathBuf};
@@ -29,7 +29,7 @@ pub fn cases() -> Vec<Case> {
         case!("cgroups.systemd", systemd_failed_create_leaves_no_unit),
         case!("cgroups.systemd", systemd_pause_resume),
         case!("cgroups.systemd", systemd_update_sets_properties),
-        case!("cgroups.systemd", systemd_absent_is_refused),
+        case!("cgroups.systemd", cgroup_systemd_absent_is_refused),
     ]
 }
 
@@ -590,7 +590,7 @@ fn systemd_update_sets_properties(rt: &Runtime) -> Outcome {
 }
 
 /// Without systemd, `--systemd-cgroup` fails at create with the field named and nothing left.
-fn systemd_absent_is_refused(rt: &Runtime) -> Outcome {
+fn cgroup_systemd_absent_is_refused(rt: &Runtime) -> Outcome {
     if systemd_running() {
         return unsupported("systemd runs here: nothing to refuse");
     }
