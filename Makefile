@@ -6,7 +6,10 @@
 #   make test-runc    the runtime-agnostic suite against /usr/sbin/runc
 #   make conformance RUNTIME=/path/to/runtime   one line per spec feature: pass/fail/unsupported
 #   make bench        berth side by side with runc and crun (and the shim with conmon)
-#   make test-vm      the cgroup tests in a cgroup-v2 microVM (qemu, ~minutes)
+#   make test-vm      the cgroup tests in a cgroup-v2 microVM, then the --systemd-cgroup tests
+#                     in a Debian VM with systemd as PID 1 (qemu TCG, ~5 min; first run also
+#                     debootstraps the image into /var/cache/berth-systemd-vm, ~40 s)
+#   make test-systemd-vm  only the --systemd-cgroup tests
 #   make engines      containerd and podman running a container through berth
 #   make install      binaries to $(PREFIX)/bin
 
@@ -18,12 +21,13 @@ DEMO_DIR ?= /tmp/berth-demo
 RUNTIME ?=
 # libbpf-sys (libcgroups' cgroup v2 device filter) builds libbpf: libelf, zlib, pkg-config.
 BUILD_PACKAGES = gcc make pkg-config libelf-dev zlib1g-dev
-# qemu, the cloud kernel and cpio: the cgroup v2 microVM (integration/microvm).
-VM_PACKAGES = qemu-system-x86 linux-image-cloud-amd64 cpio
+# qemu, the cloud kernel and cpio: the cgroup v2 microVM (integration/microvm); debootstrap
+# and e2fsprogs: the systemd VM's image (integration/microvm/systemd-image.sh).
+VM_PACKAGES = qemu-system-x86 linux-image-cloud-amd64 cpio debootstrap e2fsprogs
 APT_PACKAGES = busybox-static runc crun containerd conmon podman uidmap time jq hyperfine \
 	$(BUILD_PACKAGES) $(VM_PACKAGES)
 
-.PHONY: all build release install demo deps build-deps test test-runc conformance bench test-vm engines clean
+.PHONY: all build release install demo deps build-deps test test-runc conformance bench test-vm test-systemd-vm engines clean
 
 all: build
 
@@ -98,8 +102,13 @@ bench: release deps
 	  else echo "FAILED, see $(BENCH_OUT)/shim-log-check.log" >> $(BENCH_OUT)/shim-log-check.txt; fi
 	@echo; integration/bench-ratios.sh $(BENCH_OUT)
 
-test-vm: build
-	integration/microvm/run-tests.sh
+# Both VMs run even if the first fails; the target fails if either did.
+test-vm: deps build
+	@rc=0; integration/microvm/run-tests.sh || rc=1; \
+	  integration/microvm/systemd-vm.sh || rc=1; exit $$rc
+
+test-systemd-vm: deps build
+	integration/microvm/systemd-vm.sh
 
 engines: build
 	integration/engines.sh
