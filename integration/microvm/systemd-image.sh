@@ -31,13 +31,13 @@ STAMP="$RECIPE_VERSION $SUITE $PACKAGES"
 [ "$(id -u)" = 0 ] || { echo "systemd-image: must run as root" >&2; exit 2; }
 command -v debootstrap >/dev/null || { echo "systemd-image: apt-get install debootstrap" >&2; exit 2; }
 mkdir -p "$CACHE"
-if [ "$FORCE" = 0 ] && [ -s "$IMAGE" ] && [ "$(cat "$IMAGE.stamp" 2>/dev/null)" = "$STAMP" ]; then
-  echo "$IMAGE"; exit 0
-fi
+current() { [ -s "$IMAGE" ] && [ "$(cat "$IMAGE.stamp" 2>/dev/null)" = "$STAMP" ]; }
+if [ "$FORCE" = 0 ] && current; then echo "$IMAGE"; exit 0; fi
 
-# One builder at a time per cache directory.
+# One builder at a time per cache directory; a concurrent one may have just finished.
 exec 9>"$CACHE/.lock"
 flock 9
+if [ "$FORCE" = 0 ] && current; then echo "$IMAGE"; exit 0; fi
 T=$(mktemp -d "$CACHE/build.XXXXXX")
 trap 'rm -rf "$T"' EXIT
 R=$T/root

@@ -29,6 +29,7 @@ pub fn cases() -> Vec<Case> {
         case!("cgroups.systemd", systemd_failed_create_leaves_no_unit),
         case!("cgroups.systemd", systemd_pause_resume),
         case!("cgroups.systemd", systemd_update_sets_properties),
+        case!("cgroups.systemd", systemd_bad_path_refused),
         case!("cgroups.systemd", cgroup_systemd_absent_is_refused),
     ]
 }
@@ -586,6 +587,33 @@ fn systemd_update_sets_properties(rt: &Runtime) -> Outcome {
     sd(rt, &["delete", "--force", &s.id])?.ok()?;
     s.ensure_gone()?;
     rt.assert_no_leftovers(&s.id, &b)?;
+    pass()
+}
+
+/// A `linux.cgroupsPath` that is not `slice:prefix:name` is refused before any unit exists.
+fn systemd_bad_path_refused(rt: &Runtime) -> Outcome {
+    if let Some(o) = need_systemd() {
+        return o;
+    }
+    // (path, refused by runc 1.1 too)
+    for (path, everywhere) in [("/berth-not-systemd", true), ("notaslice:berth:x", false)] {
+        if !everywhere && !is_berth() {
+            continue;
+        }
+        let id = rt.new_id();
+        let mut b = sh_bundle(rt, "true")?;
+        b.config["linux"]["cgroupsPath"] = json!(path);
+        b.save()?;
+        let dir = b.dir.display().to_string();
+        let out = sd(rt, &["create", "--bundle", &dir, &id])?.failed()?;
+        check_berth_error(&out.stderr, "linux.cgroupsPath")?;
+        let units = systemctl(&["list-units", "--all", "--plain", "--no-legend", "*.scope"])?;
+        ensure!(
+            !units.contains(&id),
+            "a unit for the refused {path:?}: {units}"
+        );
+        rt.assert_no_leftovers(&id, &b)?;
+    }
     pass()
 }
 
