@@ -222,9 +222,8 @@ fn wait_status(rt: &Runtime, id: &str, want: &str) -> Result<(), Error> {
 /// The cgroup a process in the container reports for itself (cgroup v2 line `0::PATH`).
 fn inside_cgroup(out: &Path) -> Result<String, Error> {
     let f = out.join("cgroup");
+    // The container renames the file into place once written: no half-written read.
     ensure!(wait_file(&f, SHORT), "the container wrote no /out/cgroup");
-    // The file appears before the shell finished writing it.
-    std::thread::sleep(Duration::from_millis(100));
     let text = fs::read_to_string(&f)?;
     text.lines()
         .find_map(|l| l.strip_prefix("0::"))
@@ -244,7 +243,7 @@ fn systemd_scope_placement_and_limits(rt: &Runtime) -> Outcome {
     let (b, out) = scoped_bundle(
         rt,
         &s,
-        "cat /proc/self/cgroup > /out/cgroup; exec sleep 1000",
+        "cat /proc/self/cgroup > /out/cgroup.tmp && mv /out/cgroup.tmp /out/cgroup; exec sleep 1000",
         json!({
             "memory": {"limit": 67108864},
             "pids": {"limit": 32},
@@ -293,7 +292,7 @@ fn systemd_custom_slice(rt: &Runtime) -> Outcome {
     let (b, out) = scoped_bundle(
         rt,
         &s,
-        "cat /proc/self/cgroup > /out/cgroup; exec sleep 1000",
+        "cat /proc/self/cgroup > /out/cgroup.tmp && mv /out/cgroup.tmp /out/cgroup; exec sleep 1000",
         json!({"pids": {"limit": 20}}),
     )?;
     create_start(rt, &s, &b)?;
