@@ -35,10 +35,17 @@ pub struct Created {
     pub dir: StateDir,
     pub state: State,
     pub spec: oci_spec::runtime::Spec,
+    /// Its cgroup as made (`run` deletes through it without looking the
+    /// host's cgroup layout up again).
+    pub cgroup: Option<Cgroup>,
 }
 
 pub fn create(g: &Global, opts: &CreateOpts) -> Result<Created> {
-    let bundle = Bundle::load(&opts.bundle)?;
+    create_from(g, opts, Bundle::load(&opts.bundle)?)
+}
+
+/// `create` with the bundle already loaded (`run` reads it first).
+pub fn create_from(g: &Global, opts: &CreateOpts, bundle: Bundle) -> Result<Created> {
     let dir = StateDir::create(&g.root, &opts.id)?;
     let mut cleanup = Cleanup {
         dir: Some(dir),
@@ -46,11 +53,12 @@ pub fn create(g: &Global, opts: &CreateOpts) -> Result<Created> {
         init: None,
     };
     let state = build(g, opts, &bundle, &mut cleanup)?;
-    let dir = cleanup.disarm();
+    let (dir, cgroup) = cleanup.disarm();
     Ok(Created {
         dir,
         state,
         spec: bundle.spec,
+        cgroup,
     })
 }
 
@@ -207,11 +215,11 @@ struct Cleanup {
 }
 
 impl Cleanup {
-    fn disarm(&mut self) -> StateDir {
-        self.cgroup = None;
+    fn disarm(&mut self) -> (StateDir, Option<Cgroup>) {
         self.init = None;
         // build() only returns Ok with the dir in place.
-        self.dir.take().expect("state dir present until disarm")
+        let dir = self.dir.take().expect("state dir present until disarm");
+        (dir, self.cgroup.take())
     }
 }
 
