@@ -330,13 +330,9 @@ impl Cgroup {
                 .get_all_pids()
                 .map_err(|e| self.lib_err(e, "list pids"));
         };
-        if !dir.exists() {
-            return Ok(Vec::new());
-        }
-        libcgroups::common::get_all_pids(&dir).map_err(|e| CgroupError::Manager {
-            path: dir.display().to_string(),
-            msg: e.to_string(),
-        })
+        let mut pids = Vec::new();
+        hierarchy::pids_below(&dir, &mut pids)?;
+        Ok(pids)
     }
 
     pub fn freeze(&self) -> Result<(), CgroupError> {
@@ -428,9 +424,6 @@ impl Cgroup {
     /// Kill what is left and remove the cgroup. Already gone is fine.
     pub fn destroy(&self) -> Result<(), CgroupError> {
         let dirs = self.hierarchy.dirs(&self.placement.path());
-        if !dirs.iter().any(|d| d.exists()) {
-            return Ok(());
-        }
         // Usually empty by now (delete waited for the init): then neither
         // the freezer round trip of kill_all nor the wait is needed.
         if !self.pids()?.is_empty() {
@@ -450,8 +443,7 @@ impl Cgroup {
         // An exited task may linger in the cgroup for a moment (EBUSY).
         let deadline = Instant::now() + Duration::from_secs(2);
         loop {
-            hierarchy::remove_dirs(&dirs);
-            let Some(left) = dirs.iter().find(|d| d.exists()) else {
+            let Some(left) = hierarchy::remove_dirs_left(&dirs) else {
                 if let Some(parent) = self.placement.path().parent() {
                     if parent == Path::new(placement::PARENT) {
                         self.hierarchy.remove_parent_if_empty(parent);
