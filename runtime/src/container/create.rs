@@ -18,6 +18,7 @@ use crate::namespaces::Plan;
 use crate::state::{State, StateDir, Status, OCI_VERSION};
 use crate::sync::Msg;
 use crate::{hooks, process};
+use oci_spec::runtime::LinuxNamespaceType as Ns;
 
 #[derive(Debug, Clone, Default)]
 pub struct CreateOpts {
@@ -86,16 +87,12 @@ fn build(g: &Global, opts: &CreateOpts, bundle: &Bundle, cleanup: &mut Cleanup) 
         .map(connect_console)
         .transpose()?;
 
-    let cgroup = place_in_cgroup(g, opts, bundle)?;
-    let record = cgroup.as_ref().map(|c| c.record().clone());
-    cleanup.cgroup = cgroup;
-
-    let self_join = match &cleanup.cgroup {
-        Some(cg) => cg.self_join()?,
-        None => None,
-    };
-    let joins_itself = self_join.is_some();
     let plan = Plan::from_spec(&bundle.spec);
+    // The init makes its network namespace itself (~0.4 ms of the kernel's
+    // time) while the runtime makes the cgroup below, instead of one after
+    // the other in the clone. Both precede the init's join, so the new
+    // namespace is charged where it was before: not to the container.
+    let net_in_init = plan.creates(Ns::Network) && !plan.needs_intermediate();
     let init = Init {
         spec: &bundle.spec,
         bundle: &bundle.dir,
@@ -107,14 +104,24 @@ fn build(g: &Global, opts: &CreateOpts, bundle: &Bundle, cleanup: &mut Cleanup) 
         no_pivot: opts.no_pivot,
         no_new_keyring: opts.no_new_keyring,
         inherited: vec![dir.lock_fd()],
-        cgroup_join: self_join,
+        unshare_net: net_in_init,
     };
-    let (pid, chan) = process::spawn(&plan, |chan| crate::init::run(init, chan))?;
+    let (pid, chan) = process::spawn(&plan, net_in_init, |chan| crate::init::run(init, chan))?;
     cleanup.init = Some(pid);
-    match &cleanup.cgroup {
-        Some(cg) if joins_itself => cg.joined()?,
-        Some(cg) => cg.add_task(pid)?,
-        None => {}
+
+    // The init waits for `Go` (and `Join` before it) meanwhile.
+    let cgroup = place_in_cgroup(g, opts, bundle)?;
+    let record = cgroup.as_ref().map(|c| c.record().clone());
+    cleanup.cgroup = cgroup;
+    if let Some(cg) = &cleanup.cgroup {
+        match cg.self_join()? {
+            Some(join) => {
+                let (paths, fds) = join.parts();
+                chan.send_with_fds(&Msg::Join(paths), &fds)?;
+                cg.joined()?;
+            }
+            None => cg.add_task(pid)?,
+        }
     }
 
     let mut state = State {
