@@ -1,7 +1,7 @@
 //! What the host mounts, and making (and unmaking) the cgroup directories.
 //!
-//! The directories are made before the init exists so the limits are in
-//! place when it joins: nothing the init does runs unlimited.
+//! The directories are made, and the limits written, before the init joins
+//! (it waits for that): nothing the init does runs unlimited.
 
 use std::collections::BTreeMap;
 use std::fs;

@@ -1,7 +1,7 @@
 //! `linux.cgroupsPath` and `linux.resources` through libcgroups.
 //!
 //! Interface used by the lifecycle code:
-//! - [`Cgroup::create`] at `create`, before the init is cloned: makes the
+//! - [`Cgroup::create`] at `create`, before the init joins (it waits): makes the
 //!   cgroup (v1, v2 or systemd, picked from what the host mounts) and applies
 //!   `linux.resources`; on failure nothing is left behind.
 //! - [`Cgroup::add_task`] puts the init in it before the init does anything;
