@@ -11,7 +11,7 @@ use nix::sched::{unshare, CloneFlags};
 use nix::sys::stat::Mode;
 use oci_spec::runtime::{LinuxNamespaceType as Ns, Spec};
 
-use crate::cgroups::{CgroupError, SelfJoin};
+use crate::cgroups::SelfJoin;
 use crate::error::{Error, Result};
 use crate::finalize::Finalize;
 use crate::namespaces::Plan;
@@ -35,21 +35,25 @@ pub struct Init<'a> {
     /// Runtime fds the clone inherited that the init must not keep (the
     /// state directory lock).
     pub inherited: Vec<std::os::fd::RawFd>,
-    /// The cgroup's v1 `tasks` files: the init joins by itself, first thing
-    /// (see cgroups/join.rs); `None` when the runtime adds it.
-    pub cgroup_join: Option<SelfJoin>,
+    /// Unshare the new network namespace first thing (left out of the
+    /// clone so that it overlaps the runtime's cgroup work).
+    pub unshare_net: bool,
 }
 
 /// Runs in the cloned child; never returns.
-pub fn run(mut init: Init, chan: Channel) -> ! {
+pub fn run(init: Init, chan: Channel) -> ! {
     for fd in &init.inherited {
         let _ = nix::unistd::close(*fd);
     }
-    // Before anything else, so (nearly) all the init charges is inside the
-    // limits; a failure is reported once the runtime listens (after `Go`).
-    let joined = init.cgroup_join.take().map_or(Ok(()), SelfJoin::join);
+    // Before joining the cgroup, as it was part of the clone before; a
+    // failure is reported once the runtime listens (after `Go`).
+    let early = if init.unshare_net {
+        unshare(CloneFlags::CLONE_NEWNET).map_err(|e| Error::sys("unshare", "network namespace", e))
+    } else {
+        Ok(())
+    };
     let mut created = false;
-    let err = match init.phases(&chan, &mut created, joined) {
+    let err = match init.phases(&chan, &mut created, early) {
         Ok(never) => match never {},
         Err(e) => e,
     };
@@ -66,19 +70,14 @@ pub fn run(mut init: Init, chan: Channel) -> ! {
 }
 
 impl Init<'_> {
-    fn phases(
-        &self,
-        chan: &Channel,
-        created: &mut bool,
-        joined: std::result::Result<(), CgroupError>,
-    ) -> Result<Infallible> {
+    fn phases(&self, chan: &Channel, created: &mut bool, early: Result<()>) -> Result<Infallible> {
         let process = self
             .spec
             .process()
             .as_ref()
             .ok_or_else(|| Error::config("process", "required"))?;
         let state_json = wait_for_go(chan)?;
-        joined?;
+        early?;
         // Idempotent; needed here when a rootless runtime had to leave the
         // clone dumpable to write its id maps (process::spawn).
         crate::selfexe::protect()?;
@@ -220,9 +219,26 @@ impl Init<'_> {
     }
 }
 
+/// Wait for `Go`; join the cgroup on the way if the runtime sends `Join`
+/// (first, so (nearly) everything the init charges is inside the limits).
 fn wait_for_go(chan: &Channel) -> Result<String> {
-    match chan.recv()? {
-        Some(Msg::Go(state)) => Ok(state),
+    let (mut msg, fds) = chan.recv_with_fds()?;
+    let mut joined = Ok(());
+    if let Some(Msg::Join(paths)) = msg {
+        joined = if fds.len() == paths.len() {
+            SelfJoin::from_parts(paths, fds).join().map_err(Error::from)
+        } else {
+            Err(Error::Other(format!(
+                "sync channel: {} cgroup files for {} paths",
+                fds.len(),
+                paths.len()
+            )))
+        };
+        msg = chan.recv()?;
+    }
+    // A failed join is reported once the runtime listens for it.
+    match msg {
+        Some(Msg::Go(state)) => joined.map(|()| state),
         Some(other) => Err(Error::Other(format!(
             "sync channel: expected Go, got {other:?}"
         ))),

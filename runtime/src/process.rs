@@ -22,7 +22,14 @@ use crate::sync::{self, Channel, Msg};
 /// Clone the init. In the child, `init` runs and never returns; the parent
 /// gets the init's pid and its end of the channel.
 #[allow(unreachable_code)]
-pub fn spawn(plan: &Plan, init: impl FnOnce(Channel) -> Infallible) -> Result<(Pid, Channel)> {
+///
+/// `net_in_init`: leave the new network namespace out of the clone; the init
+/// unshares it (direct case only).
+pub fn spawn(
+    plan: &Plan,
+    net_in_init: bool,
+    init: impl FnOnce(Channel) -> Infallible,
+) -> Result<(Pid, Channel)> {
     // Before anything enters the container: see selfexe.rs.
     // A rootless runtime writes the id maps of its child through
     // /proc/PID/{uid,gid}_map, which become root-owned once the child is
@@ -34,7 +41,11 @@ pub fn spawn(plan: &Plan, init: impl FnOnce(Channel) -> Infallible) -> Result<(P
     }
     let (parent, child) = sync::pair()?;
     if !plan.needs_intermediate() {
-        let flags = plan.clone_flags().bits();
+        let mut flags = plan.clone_flags();
+        if net_in_init {
+            flags.remove(CloneFlags::CLONE_NEWNET);
+        }
+        let flags = flags.bits();
         return match crate::sys::clone_fork(flags).map_err(|e| Error::sys("clone", "init", e))? {
             None => {
                 drop(parent);

@@ -97,9 +97,11 @@ fn own(fd: libc::c_long) -> nix::Result<OwnedFd> {
 /// A new procfs instance for the init's pid namespace, mounted nowhere.
 fn fresh_mount() -> nix::Result<OwnedFd> {
     const FSCONFIG_CMD_CREATE: libc::c_uint = 6;
+    // fsopen takes its own flag (1), not O_CLOEXEC: that one is EINVAL.
+    const FSOPEN_CLOEXEC: libc::c_uint = 1;
     let name = c"proc";
     // SAFETY: fsopen reads a NUL-terminated name and returns a new fd.
-    let fs = own(unsafe { libc::syscall(libc::SYS_fsopen, name.as_ptr(), libc::O_CLOEXEC) })?;
+    let fs = own(unsafe { libc::syscall(libc::SYS_fsopen, name.as_ptr(), FSOPEN_CLOEXEC) })?;
     // SAFETY: fsconfig CREATE takes no key or value.
     Errno::result(unsafe {
         libc::syscall(

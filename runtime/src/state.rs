@@ -204,7 +204,16 @@ impl StateDir {
 
     /// Remove the directory and everything in it.
     pub fn remove(self) -> Result<()> {
-        std::fs::remove_dir_all(&self.path).io("rmdir", &self.path)
+        // The files berth puts there, then the directory; anything else
+        // (an older layout, a file someone added) by walking it.
+        for f in [STATE_FILE, CONFIG_FILE, EXEC_FIFO] {
+            let _ = std::fs::remove_file(self.path.join(f));
+        }
+        match std::fs::remove_dir(&self.path) {
+            Ok(()) => Ok(()),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+            Err(_) => std::fs::remove_dir_all(&self.path).io("rmdir", &self.path),
+        }
     }
 }
 

@@ -28,7 +28,15 @@ pub enum Msg {
     Created,
     /// Init → parent: creation failed with this one-line error.
     Failed(String),
+    /// Parent → init, before `Go`, with the cgroup's v1 `tasks` files
+    /// attached (SCM_RIGHTS): their paths, for errors. The init joins by
+    /// writing 0 to each (cgroups/join.rs).
+    Join(Vec<String>),
 }
+
+/// Files one message can carry: a v1 cgroup's hierarchies (13 controllers
+/// berth knows, fewer mounts when co-mounted).
+pub const MAX_FDS: usize = 16;
 
 pub struct Channel {
     fd: OwnedFd,
@@ -52,6 +60,56 @@ impl Channel {
         let buf = serde_json::to_vec(msg).map_err(|e| Error::Other(e.to_string()))?;
         nix::unistd::write(&self.fd, &buf).map_err(|e| Error::sys("write", "sync channel", e))?;
         Ok(())
+    }
+
+    /// `msg` with open files attached (SCM_RIGHTS).
+    pub fn send_with_fds(&self, msg: &Msg, fds: &[std::os::fd::RawFd]) -> Result<()> {
+        use nix::sys::socket::{sendmsg, ControlMessage, MsgFlags};
+        let buf = serde_json::to_vec(msg).map_err(|e| Error::Other(e.to_string()))?;
+        let iov = [std::io::IoSlice::new(&buf)];
+        let cmsg = [ControlMessage::ScmRights(fds)];
+        sendmsg::<()>(self.fd.as_raw_fd(), &iov, &cmsg, MsgFlags::empty(), None)
+            .map_err(|e| Error::sys("sendmsg", "sync channel", e))?;
+        Ok(())
+    }
+
+    /// `recv`, keeping the files the message carries (at most `MAX_FDS`).
+    pub fn recv_with_fds(&self) -> Result<(Option<Msg>, Vec<OwnedFd>)> {
+        use nix::sys::socket::{recvmsg, ControlMessageOwned, MsgFlags};
+        use std::os::fd::FromRawFd;
+        let mut buf = [0u8; 4096];
+        let mut cmsg = nix::cmsg_space!([std::os::fd::RawFd; MAX_FDS]);
+        let (n, fds) = loop {
+            let mut iov = [std::io::IoSliceMut::new(&mut buf)];
+            match recvmsg::<()>(
+                self.fd.as_raw_fd(),
+                &mut iov,
+                Some(&mut cmsg),
+                MsgFlags::MSG_CMSG_CLOEXEC,
+            ) {
+                Err(nix::errno::Errno::EINTR) => continue,
+                Err(e) => return Err(Error::sys("recvmsg", "sync channel", e)),
+                Ok(m) => {
+                    let mut fds = Vec::new();
+                    for c in m
+                        .cmsgs()
+                        .map_err(|e| Error::sys("recvmsg", "sync channel", e))?
+                    {
+                        if let ControlMessageOwned::ScmRights(r) = c {
+                            // SAFETY: the kernel installed these fds for us.
+                            fds.extend(r.into_iter().map(|fd| unsafe { OwnedFd::from_raw_fd(fd) }));
+                        }
+                    }
+                    break (m.bytes, fds);
+                }
+            }
+        };
+        if n == 0 {
+            return Ok((None, fds));
+        }
+        let msg = serde_json::from_slice(&buf[..n])
+            .map_err(|e| Error::Other(format!("sync channel: bad message: {e}")))?;
+        Ok((Some(msg), fds))
     }
 
     /// The next message; `None` when the other side closed (it died).

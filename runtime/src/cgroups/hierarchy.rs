@@ -1,7 +1,7 @@
 //! What the host mounts, and making (and unmaking) the cgroup directories.
 //!
-//! The directories are made before the init exists so the limits are in
-//! place when it joins: nothing the init does runs unlimited.
+//! The directories are made, and the limits written, before the init joins
+//! (it waits for that): nothing the init does runs unlimited.
 
 use std::collections::BTreeMap;
 use std::fs;
@@ -271,4 +271,56 @@ pub(crate) fn remove_dirs(dirs: &[PathBuf]) {
     for d in dirs.iter().rev() {
         let _ = fs::remove_dir(d);
     }
+}
+
+/// `remove_dirs`, then the first directory that is still there (rmdir's
+/// own answer: gone or removed is done, anything else is left).
+pub(crate) fn remove_dirs_left(dirs: &[PathBuf]) -> Option<&PathBuf> {
+    let mut left = None;
+    for d in dirs.iter().rev() {
+        match fs::remove_dir(d) {
+            Ok(()) => {}
+            Err(e) if e.kind() == ErrorKind::NotFound => {}
+            Err(_) => left = Some(d),
+        }
+    }
+    left
+}
+
+/// The pids in the cgroup at `dir` and every cgroup below it; nothing if
+/// `dir` is gone. Subdirectories are told apart by the directory entry's
+/// type, without a stat per file.
+pub(crate) fn pids_below(dir: &Path, pids: &mut Vec<nix::unistd::Pid>) -> Result<(), CgroupError> {
+    let procs = dir.join("cgroup.procs");
+    let text = match fs::read_to_string(&procs) {
+        Ok(t) => t,
+        Err(e) if e.kind() == ErrorKind::NotFound => return Ok(()),
+        Err(e) => {
+            return Err(CgroupError::Manager {
+                path: procs.display().to_string(),
+                msg: format!("read: {e}"),
+            })
+        }
+    };
+    for line in text.lines() {
+        if let Ok(pid) = line.trim().parse::<i32>() {
+            pids.push(nix::unistd::Pid::from_raw(pid));
+        }
+    }
+    let entries = match fs::read_dir(dir) {
+        Ok(e) => e,
+        Err(e) if e.kind() == ErrorKind::NotFound => return Ok(()),
+        Err(e) => {
+            return Err(CgroupError::Manager {
+                path: dir.display().to_string(),
+                msg: format!("read dir: {e}"),
+            })
+        }
+    };
+    for entry in entries.flatten() {
+        if entry.file_type().is_ok_and(|t| t.is_dir()) {
+            pids_below(&entry.path(), pids)?;
+        }
+    }
+    Ok(())
 }

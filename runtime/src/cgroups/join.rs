@@ -10,9 +10,9 @@
 //! the exec helper are single-threaded (cloned from a single-threaded
 //! runtime), so moving the thread is moving the process.
 //!
-//! The runtime opens the files before the clone and the init inherits them:
-//! v1 checks the credentials of the opener (root on the host), not of the
-//! writer, which may already be in a new user namespace.
+//! The runtime opens the files and hands them to the init over the sync
+//! channel: v1 checks the credentials of the opener (root on the host), not
+//! of the writer, which may already be in a new user namespace.
 
 use std::fs::{File, OpenOptions};
 use std::io::Write;
@@ -42,6 +42,25 @@ impl SelfJoin {
             })
             .collect::<Result<_, CgroupError>>()?;
         Ok(SelfJoin { files })
+    }
+
+    /// The paths, and the open files to hand to the init.
+    pub fn parts(&self) -> (Vec<String>, Vec<std::os::fd::RawFd>) {
+        use std::os::fd::AsRawFd;
+        self.files
+            .iter()
+            .map(|(p, f)| (p.display().to_string(), f.as_raw_fd()))
+            .unzip()
+    }
+
+    /// Rebuild from what `parts` sent (the init's side).
+    pub fn from_parts(paths: Vec<String>, fds: Vec<std::os::fd::OwnedFd>) -> SelfJoin {
+        let files = paths
+            .into_iter()
+            .map(PathBuf::from)
+            .zip(fds.into_iter().map(File::from))
+            .collect();
+        SelfJoin { files }
     }
 
     /// Move the calling thread into the cgroup, then close the files.

@@ -1,7 +1,7 @@
 //! `linux.cgroupsPath` and `linux.resources` through libcgroups.
 //!
 //! Interface used by the lifecycle code:
-//! - [`Cgroup::create`] at `create`, before the init is cloned: makes the
+//! - [`Cgroup::create`] at `create`, before the init joins (it waits): makes the
 //!   cgroup (v1, v2 or systemd, picked from what the host mounts) and applies
 //!   `linux.resources`; on failure nothing is left behind.
 //! - [`Cgroup::add_task`] puts the init in it before the init does anything;
@@ -345,18 +345,13 @@ impl Cgroup {
                 .get_all_pids()
                 .map_err(|e| self.lib_err(e, "list pids"));
         };
-        if !dir.exists() {
-            return Ok(Vec::new());
-        }
-        match libcgroups::common::get_all_pids(&dir) {
-            Ok(pids) => Ok(pids),
+        let mut pids = Vec::new();
+        match hierarchy::pids_below(&dir, &mut pids) {
+            Ok(()) => Ok(pids),
             // systemd removes an emptied scope's cgroup by itself, possibly
             // while we read it.
             Err(_) if !dir.exists() => Ok(Vec::new()),
-            Err(e) => Err(CgroupError::Manager {
-                path: dir.display().to_string(),
-                msg: e.to_string(),
-            }),
+            Err(e) => Err(e),
         }
     }
 
@@ -449,9 +444,6 @@ impl Cgroup {
     /// Kill what is left and remove the cgroup. Already gone is fine.
     pub fn destroy(&self) -> Result<(), CgroupError> {
         let dirs = self.hierarchy.dirs(&self.placement.path());
-        if !dirs.iter().any(|d| d.exists()) {
-            return Ok(());
-        }
         // Usually empty by now (delete waited for the init): then neither
         // the freezer round trip of kill_all nor the wait is needed.
         if !self.pids()?.is_empty() {
@@ -471,8 +463,7 @@ impl Cgroup {
         // An exited task may linger in the cgroup for a moment (EBUSY).
         let deadline = Instant::now() + Duration::from_secs(2);
         loop {
-            hierarchy::remove_dirs(&dirs);
-            let Some(left) = dirs.iter().find(|d| d.exists()) else {
+            let Some(left) = hierarchy::remove_dirs_left(&dirs) else {
                 if let Some(parent) = self.placement.path().parent() {
                     if parent == Path::new(placement::PARENT) {
                         self.hierarchy.remove_parent_if_empty(parent);

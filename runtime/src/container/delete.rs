@@ -6,8 +6,22 @@ use crate::cgroups::Cgroup;
 use crate::error::{Error, Result};
 use crate::hooks;
 use crate::state::{StateDir, Status};
+use oci_spec::runtime::Spec;
+
+/// What the caller of `delete` already has about the container (`run`,
+/// which created it): used only if the state still describes that same init.
+pub struct Known<'a> {
+    pub pid: i32,
+    pub init_start_time: u64,
+    pub spec: &'a Spec,
+    pub cgroup: Option<&'a Cgroup>,
+}
 
 pub fn delete(g: &Global, id: &str, force: bool) -> Result<()> {
+    delete_known(g, id, force, None)
+}
+
+pub fn delete_known(g: &Global, id: &str, force: bool, known: Option<Known>) -> Result<()> {
     let dir = match StateDir::open(&g.root, id) {
         // runc: `delete --force` of a missing container succeeds.
         Err(Error::NotFound(_)) if force => return Ok(()),
@@ -33,18 +47,31 @@ pub fn delete(g: &Global, id: &str, force: bool) -> Result<()> {
             })
         }
     }
-    let cg = state.cgroup.as_ref().map(Cgroup::open).transpose()?;
+    // Another command may have deleted and re-created the id meanwhile.
+    let known = known.filter(|k| k.pid == state.pid && k.init_start_time == state.init_start_time);
+    let opened = match &known {
+        Some(k) if k.cgroup.is_some() == state.cgroup.is_some() => None,
+        _ => state.cgroup.as_ref().map(Cgroup::open).transpose()?,
+    };
+    let cg = opened.as_ref().or(known.as_ref().and_then(|k| k.cgroup));
     // A frozen (paused) process cannot act on SIGKILL until thawed.
-    if let Some(cg) = &cg {
+    if let Some(cg) = cg {
         if cg.is_frozen().unwrap_or(false) {
             cg.thaw()?;
         }
     }
-    super::kill::kill_all_and_wait(&state, cg.as_ref())?;
+    super::kill::kill_all_and_wait(&state, cg)?;
     if let Some(cg) = cg {
         cg.destroy()?;
     }
-    let spec = dir.load_config().ok();
+    let loaded;
+    let spec = match &known {
+        Some(k) => Some(k.spec),
+        None => {
+            loaded = dir.load_config().ok();
+            loaded.as_ref()
+        }
+    };
     let mut stopped = state.clone();
     stopped.status = Status::Stopped;
     let json = stopped.to_oci_json();

@@ -4,13 +4,14 @@
 //! socket is relayed to berth's own stdio.
 
 use std::os::fd::AsFd;
-use std::path::Path;
 
 use nix::unistd::Pid;
 
-use super::create::{create, CreateOpts};
+use super::create::{create_from, CreateOpts, Created};
+use super::delete::Known;
 use super::foreground::{self, Signals};
 use super::Global;
+use crate::config::Bundle;
 use crate::error::Result;
 use crate::tty::{self, ConsoleListener};
 
@@ -21,8 +22,15 @@ pub fn run(g: &Global, opts: &CreateOpts, detach: bool) -> Result<i32> {
         // SAFETY: prctl with integer arguments.
         unsafe { libc::prctl(libc::PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) };
     }
+    let bundle = Bundle::load(&opts.bundle)?;
+    let terminal = bundle
+        .spec
+        .process()
+        .as_ref()
+        .and_then(|p| p.terminal())
+        .unwrap_or(false);
     // A terminal nobody asked to receive: berth relays it itself.
-    let relay = if !detach && opts.console_socket.is_none() && wants_terminal(&opts.bundle) {
+    let relay = if !detach && opts.console_socket.is_none() && terminal {
         Some(ConsoleListener::new()?)
     } else {
         None
@@ -34,7 +42,7 @@ pub fn run(g: &Global, opts: &CreateOpts, detach: bool) -> Result<i32> {
             .or_else(|| opts.console_socket.clone()),
         ..opts.clone()
     };
-    let created = create(g, opts)?;
+    let created = create_from(g, opts, bundle)?;
     let pid = Pid::from_raw(created.state.pid);
     let master = match relay.as_ref().map(ConsoleListener::receive).transpose() {
         Ok(m) => m,
@@ -54,24 +62,28 @@ pub fn run(g: &Global, opts: &CreateOpts, detach: bool) -> Result<i32> {
         let _ = super::delete::delete(g, &opts.id, true);
         return Err(e);
     }
-    super::start::poststart(&created.dir, &created.state);
+    super::start::poststart_with(&created.spec, &created.state);
     if detach {
         return Ok(0);
     }
     // Blocked only now: the init must not inherit a blocked signal mask.
     let signals = Signals::block()?;
+    let Created {
+        dir,
+        state,
+        spec,
+        cgroup,
+        ..
+    } = created;
     // Release the lock: delete takes it again.
-    drop(created);
+    drop(dir);
     let code = foreground::wait(pid, &signals, master)?;
-    super::delete::delete(g, &opts.id, true)?;
+    let known = Known {
+        pid: state.pid,
+        init_start_time: state.init_start_time,
+        spec: &spec,
+        cgroup: cgroup.as_ref(),
+    };
+    super::delete::delete_known(g, &opts.id, true, Some(known))?;
     Ok(code)
-}
-
-/// process.terminal of the bundle's config; a config that does not parse
-/// is left for `create` to report.
-fn wants_terminal(bundle: &Path) -> bool {
-    std::fs::read(bundle.join("config.json"))
-        .ok()
-        .and_then(|raw| serde_json::from_slice::<serde_json::Value>(&raw).ok())
-        .is_some_and(|v| v["process"]["terminal"] == serde_json::Value::Bool(true))
 }

@@ -87,6 +87,11 @@ pub fn release(dir: &StateDir, state: &State) -> Result<()> {
 
 pub fn poststart(dir: &StateDir, state: &State) {
     let Ok(spec) = dir.load_config() else { return };
+    poststart_with(&spec, state);
+}
+
+/// `poststart` with the container's config at hand.
+pub fn poststart_with(spec: &oci_spec::runtime::Spec, state: &State) {
     let mut running = state.clone();
     running.status = Status::Running;
     for e in hooks::run_best_effort(

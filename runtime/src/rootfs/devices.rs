@@ -83,8 +83,10 @@ pub fn create(root: &OwnedFd, devices: &[LinuxDevice], userns: bool, devpts: boo
         nodes.retain(|n| n.path != node.path);
         nodes.push(node);
     }
+    // Most nodes and links live in /dev: resolve each parent once.
+    let mut parents = Parents::default();
     for n in &nodes {
-        make(root, n, userns).map_err(|e| match e {
+        make(root, &mut parents, n, userns).map_err(|e| match e {
             Error::Sys {
                 syscall,
                 path,
@@ -94,70 +96,69 @@ pub fn create(root: &OwnedFd, devices: &[LinuxDevice], userns: bool, devpts: boo
         })?;
     }
     for (target, link) in LINKS {
-        symlink(root, target, Path::new(link))?;
+        symlink(root, &mut parents, target, Path::new(link))?;
     }
     if devpts {
         // /dev/ptmx must be the container's devpts instance, not the host's.
-        let dev =
-            resolve::open(root, Path::new("/dev")).map_err(|e| Error::sys("openat2", "/dev", e))?;
-        match nix::unistd::unlinkat(
-            Some(dev.as_raw_fd()),
-            "ptmx",
-            nix::unistd::UnlinkatFlags::NoRemoveDir,
-        ) {
+        let dev = parents.get(root, Path::new("/dev"))?;
+        match nix::unistd::unlinkat(Some(dev), "ptmx", nix::unistd::UnlinkatFlags::NoRemoveDir) {
             Ok(()) | Err(Errno::ENOENT) => {}
             Err(e) => return Err(Error::sys("unlinkat", "/dev/ptmx", e)),
         }
-        symlink(root, "pts/ptmx", Path::new("/dev/ptmx"))?;
+        symlink(root, &mut parents, "pts/ptmx", Path::new("/dev/ptmx"))?;
     }
     Ok(())
 }
 
-fn make(root: &OwnedFd, n: &Node, userns: bool) -> Result<()> {
+/// Parent directories opened so far (O_PATH, resolved in the root). An fd
+/// keeps naming the directory it was opened on, so reusing it is as safe as
+/// resolving the path again.
+#[derive(Default)]
+struct Parents(Vec<(PathBuf, OwnedFd)>);
+
+impl Parents {
+    fn get(&mut self, root: &OwnedFd, dir: &Path) -> Result<i32> {
+        if let Some((_, fd)) = self.0.iter().find(|(p, _)| p == dir) {
+            return Ok(fd.as_raw_fd());
+        }
+        let fd = resolve::open_or_create(root, dir, Kind::Dir)?;
+        let raw = fd.as_raw_fd();
+        self.0.push((dir.to_path_buf(), fd));
+        Ok(raw)
+    }
+}
+
+fn make(root: &OwnedFd, parents: &mut Parents, n: &Node, userns: bool) -> Result<()> {
     let parent_path = n.path.parent().unwrap_or(Path::new("/"));
     let name = n
         .path
         .file_name()
         .ok_or_else(|| Error::config(n.field.clone(), "path has no file name"))?;
-    let parent = resolve::open_or_create(root, parent_path, Kind::Dir)?;
+    let parent = parents.get(root, parent_path)?;
     if userns && n.kind != SFlag::S_IFIFO {
         let target = resolve::open_or_create(root, &n.path, Kind::File)?;
         return super::mounts::bind_path(&n.path, &target, &n.path, false);
     }
-    match nix::unistd::unlinkat(
-        Some(parent.as_raw_fd()),
-        name,
-        nix::unistd::UnlinkatFlags::NoRemoveDir,
-    ) {
-        Ok(()) | Err(Errno::ENOENT) => {}
-        Err(e) => return Err(Error::sys("unlinkat", n.path.display(), e)),
-    }
     let dev = makedev(n.major, n.minor);
-    mknodat(
-        Some(parent.as_raw_fd()),
-        name,
-        n.kind,
-        Mode::from_bits_truncate(n.mode),
-        dev,
-    )
-    .map_err(|e| Error::sys("mknodat", n.path.display(), e))?;
-    // mknod applies the umask; the config's mode is exact.
-    nix::sys::stat::fchmodat(
-        Some(parent.as_raw_fd()),
-        name,
-        Mode::from_bits_truncate(n.mode),
-        nix::sys::stat::FchmodatFlags::NoFollowSymlink,
-    )
-    .or_else(|e| {
-        if e == Errno::EOPNOTSUPP {
-            Ok(())
-        } else {
-            Err(e)
+    let mode = Mode::from_bits_truncate(n.mode);
+    // Usually nothing is there (a fresh /dev tmpfs): replace only on EEXIST.
+    let made = match mknodat(Some(parent), name, n.kind, mode, dev) {
+        Err(Errno::EEXIST) => {
+            match nix::unistd::unlinkat(Some(parent), name, nix::unistd::UnlinkatFlags::NoRemoveDir)
+            {
+                Ok(()) | Err(Errno::ENOENT) => {}
+                Err(e) => return Err(Error::sys("unlinkat", n.path.display(), e)),
+            }
+            mknodat(Some(parent), name, n.kind, mode, dev)
         }
-    })
-    .map_err(|e| Error::sys("fchmodat", n.path.display(), e))?;
+        r => r,
+    };
+    made.map_err(|e| Error::sys("mknodat", n.path.display(), e))?;
+    // mknod applies the umask; the config's mode is exact.
+    chmod_nofollow(parent, name, n.mode)
+        .map_err(|e| Error::sys("fchmodat", n.path.display(), e))?;
     fchownat(
-        Some(parent.as_raw_fd()),
+        Some(parent),
         name,
         Some(Uid::from_raw(n.uid)),
         Some(Gid::from_raw(n.gid)),
@@ -166,10 +167,46 @@ fn make(root: &OwnedFd, n: &Node, userns: bool) -> Result<()> {
     .map_err(|e| Error::sys("fchownat", n.path.display(), e))
 }
 
-fn symlink(root: &OwnedFd, target: &str, link: &Path) -> Result<()> {
-    let parent = resolve::open_or_create(root, link.parent().unwrap_or(Path::new("/")), Kind::Dir)?;
+/// chmod without following a symlink at `name`: fchmodat2 (Linux 6.6) does
+/// it in one call; before that, glibc's emulation (open O_PATH, fstat, chmod
+/// through /proc/self/fd, close).
+fn chmod_nofollow(dir: i32, name: &std::ffi::OsStr, mode: u32) -> nix::Result<()> {
+    let cname = std::ffi::CString::new(std::os::unix::ffi::OsStrExt::as_bytes(name))
+        .map_err(|_| Errno::EINVAL)?;
+    // SAFETY: fchmodat2 reads a NUL-terminated name; the other arguments are
+    // integers.
+    let r = unsafe {
+        libc::syscall(
+            libc::SYS_fchmodat2,
+            dir,
+            cname.as_ptr(),
+            mode & 0o7777,
+            libc::AT_SYMLINK_NOFOLLOW,
+        )
+    };
+    match Errno::result(r) {
+        Ok(_) => Ok(()),
+        Err(Errno::ENOSYS) => nix::sys::stat::fchmodat(
+            Some(dir),
+            name,
+            Mode::from_bits_truncate(mode),
+            nix::sys::stat::FchmodatFlags::NoFollowSymlink,
+        ),
+        Err(e) => Err(e),
+    }
+    .or_else(|e| {
+        if e == Errno::EOPNOTSUPP {
+            Ok(())
+        } else {
+            Err(e)
+        }
+    })
+}
+
+fn symlink(root: &OwnedFd, parents: &mut Parents, target: &str, link: &Path) -> Result<()> {
+    let parent = parents.get(root, link.parent().unwrap_or(Path::new("/")))?;
     let name = link.file_name().unwrap_or_default();
-    match nix::unistd::symlinkat(target, Some(parent.as_raw_fd()), name) {
+    match nix::unistd::symlinkat(target, Some(parent), name) {
         Ok(()) | Err(Errno::EEXIST) => Ok(()),
         Err(e) => Err(Error::sys("symlinkat", link.display(), e)),
     }
