@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # bench-ratios.sh OUT: berth/crun, berth/runc and berth-shim/conmon ratios from the tables that
-# `make bench` had the shared benchmark scripts write under OUT/{lifecycle,memory,shim-memory}.
+# `make bench` had the shared benchmark scripts write under OUT/{lifecycle,memory,shim-memory},
+# log throughput relative to cat (OUT/log-throughput) and the shim's log content check.
 # Rows are named berth, runc, crun (lifecycle, memory) and berth, conmon (shim-memory).
 set -euo pipefail
 OUT=${1:?usage: bench-ratios.sh OUT}
@@ -36,4 +37,18 @@ if [ -f "$st" ]; then
     pss() { awk -F'|' -v m="$1" -v c="$count" '{split($1, a, " ")} a[1] == m && a[2] == c {split($2, b, " "); print b[2]; exit}' "$st"; }
     echo "  berth-shim/conmon  $count containers: PSS per container $(ratio "$(pss berth)" "$(pss conmon)")"
   done
+fi
+
+# log-throughput table: row | wall s MiB/s | peak RSS MiB CPU s | file MiB lines
+lt=$OUT/log-throughput/table.txt
+if [ -f "$lt" ]; then
+  lcol() { awk -F'|' -v r="$1" -v f="$2" -v i="$3" '{n=$1; gsub(/ /, "", n)} n == r {split($f, a, " "); print a[i]; exit}' "$lt"; }
+  echo "container log throughput ($(awk 'NR==2{print $1, $2}' "$lt") CRI/k8s-file; MiB/s relative to cat writing the same stream):"
+  for row in berth conmon containerd; do
+    [ -n "$(lcol "$row" 2 2)" ] || continue
+    echo "  $row/cat  $(ratio "$(lcol "$row" 2 2)" "$(lcol floor 2 2)")   peak RSS $(lcol "$row" 3 1) MiB"
+  done
+fi
+if [ -f "$OUT/shim-log-check.txt" ]; then
+  echo "conmon-mode log content check: $(tr '\n' ' ' < "$OUT/shim-log-check.txt")"
 fi

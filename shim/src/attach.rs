@@ -9,6 +9,7 @@ use std::path::{Path, PathBuf};
 
 use crate::error::{Ctx, Result};
 use crate::logs::Stream;
+use crate::mem::Region;
 use crate::sys;
 
 /// conmon's STDIO_BUF_SIZE: podman reads packets of at most this much payload.
@@ -22,46 +23,72 @@ pub struct Client {
     pub dropped: u64,
     /// The client may still send stdin (it has not shut down its writing side).
     pub input_open: bool,
-    /// Frames `[tag, len_lo, len_hi, data...]` not yet taken by the socket.
-    queue: Vec<u8>,
+    /// Frames `[tag, len_lo, len_hi, data...]` not yet taken by the socket: the first
+    /// `queued` bytes of a mapping that exists only while the client lags (a mapping, not the
+    /// heap, so that its pages really leave the shim when the client has caught up).
+    queue: Option<Region>,
+    queued: usize,
 }
 
 impl Client {
+    fn new(fd: OwnedFd) -> Client {
+        Client {
+            fd,
+            dropped: 0,
+            input_open: true,
+            queue: None,
+            queued: 0,
+        }
+    }
+
     pub fn has_backlog(&self) -> bool {
-        !self.queue.is_empty()
+        self.queued > 0
     }
 
     fn enqueue(&mut self, tag: u8, piece: &[u8]) {
-        if self.queue.len() + 3 + piece.len() > QUEUE {
+        if self.queued + 3 + piece.len() > QUEUE {
             self.dropped += piece.len() as u64;
             return;
         }
-        if self.queue.capacity() == 0 {
-            self.queue.reserve_exact(QUEUE);
+        if self.queue.is_none() {
+            match Region::new(QUEUE) {
+                Ok(r) => self.queue = Some(r),
+                Err(_) => {
+                    self.dropped += piece.len() as u64;
+                    return;
+                }
+            }
         }
-        self.queue.push(tag);
-        self.queue
-            .extend_from_slice(&(piece.len() as u16).to_le_bytes());
-        self.queue.extend_from_slice(piece);
+        let Some(q) = self.queue.as_mut() else { return };
+        let at = self.queued;
+        let buf = &mut q.as_mut_slice()[at..at + 3 + piece.len()];
+        buf[0] = tag;
+        buf[1..3].copy_from_slice(&(piece.len() as u16).to_le_bytes());
+        buf[3..].copy_from_slice(piece);
+        self.queued += 3 + piece.len();
     }
 
     /// Send queued frames; false if the client is gone.
     pub fn flush(&mut self) -> bool {
+        let Some(q) = self.queue.as_mut() else {
+            return true;
+        };
         let mut off = 0;
-        while off < self.queue.len() {
-            let tag = self.queue[off];
-            let len = u16::from_le_bytes([self.queue[off + 1], self.queue[off + 2]]) as usize;
-            let data = &self.queue[off + 3..off + 3 + len];
-            match sys::send_packet(self.fd.as_raw_fd(), tag, data) {
+        while off < self.queued {
+            let b = q.as_slice();
+            let tag = b[off];
+            let len = u16::from_le_bytes([b[off + 1], b[off + 2]]) as usize;
+            match sys::send_packet(self.fd.as_raw_fd(), tag, &b[off + 3..off + 3 + len]) {
                 Ok(()) => off += 3 + len,
                 Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => break,
                 Err(_) => return false,
             }
         }
-        self.queue.drain(..off);
-        if self.queue.is_empty() {
+        q.as_mut_slice().copy_within(off..self.queued, 0);
+        self.queued -= off;
+        if self.queued == 0 {
             // Give the backlog's memory back once the client has caught up.
-            self.queue = Vec::new();
+            self.queue = None;
         }
         true
     }
@@ -85,7 +112,7 @@ impl Attach {
         Ok(Attach {
             listener,
             path,
-            clients: Vec::new(),
+            clients: Vec::with_capacity(MAX_CLIENTS),
         })
     }
 
@@ -95,12 +122,7 @@ impl Attach {
                 crate::note::warn("attach: too many clients, refusing one");
                 continue;
             }
-            self.clients.push(Client {
-                fd,
-                dropped: 0,
-                input_open: true,
-                queue: Vec::new(),
-            });
+            self.clients.push(Client::new(fd));
         }
     }
 

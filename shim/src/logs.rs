@@ -37,6 +37,8 @@ impl Stream {
 /// Output buffer: one 64 KiB read formats to at most ~100 KiB of CRI for ordinary lines;
 /// pathological input (empty lines, JSON escapes) just flushes more often.
 const OUT_CAP: usize = 128 * 1024;
+/// Longest CRI record head: timestamp, " stdout ", tag, " ".
+const CRI_HEAD: usize = timefmt::LEN + 10;
 /// json-file splits long lines like Docker does (16 KiB per entry).
 const JSON_PIECE: usize = 16 * 1024;
 
@@ -108,8 +110,16 @@ impl Log {
         })
     }
 
-    /// Log one chunk read from the container, then write it out.
-    pub fn write(&mut self, stream: Stream, data: &[u8]) {
+    /// Make the output buffer resident now rather than page by page as bigger reads come.
+    pub fn prefault(&mut self) {
+        self.out.resize(self.out.capacity(), 0);
+        self.out.clear();
+    }
+
+    /// Format one chunk read from the container into the output buffer. The buffer is written
+    /// out when full and by `flush`, which the event loop calls before it waits again: records
+    /// of several reads go out in one write, and nothing waits while the shim sleeps.
+    pub fn append(&mut self, stream: Stream, data: &[u8]) {
         // One timestamp per read: every line in it arrived at the same moment.
         let (s, n) = sys::now();
         timefmt::format(s, n, &mut self.ts);
@@ -119,7 +129,6 @@ impl Log {
             LogFormat::Cri => self.cri(stream, data),
             LogFormat::JsonFile => self.json(stream, data),
         }
-        self.flush();
     }
 
     /// Passes what the token bucket allows (cut at a line end where possible), counts the rest,
@@ -185,21 +194,29 @@ impl Log {
     }
 
     fn cri(&mut self, stream: Stream, mut data: &[u8]) {
+        // "TIMESTAMP stream F ": the same for every record of this read but the tag.
+        let mut head = [0u8; CRI_HEAD];
+        let name = stream.name();
+        head[..timefmt::LEN].copy_from_slice(&self.ts);
+        head[timefmt::LEN] = b' ';
+        head[timefmt::LEN + 1..timefmt::LEN + 1 + name.len()].copy_from_slice(name);
+        let tag_at = timefmt::LEN + 2 + name.len();
+        head[tag_at - 1] = b' ';
+        head[tag_at + 1] = b' ';
+        let head_len = tag_at + 2;
         while !data.is_empty() {
-            let (line, tag, rest) = match sys::memchr(b'\n', data) {
-                Some(i) => (&data[..i], b'F', &data[i + 1..]),
+            // The record keeps the content's own newline; a partial one gets ours.
+            let (record, tag, rest) = match sys::memchr(b'\n', data) {
+                Some(i) => (&data[..=i], b'F', &data[i + 1..]),
                 None => (data, b'P', &data[data.len()..]),
             };
-            self.room(timefmt::LEN + 10 + line.len());
-            let ts = self.ts;
-            self.out.extend_from_slice(&ts);
-            self.out.push(b' ');
-            self.out.extend_from_slice(stream.name());
-            self.out.push(b' ');
-            self.out.push(tag);
-            self.out.push(b' ');
-            self.out.extend_from_slice(line);
-            self.out.push(b'\n');
+            self.room(head_len + record.len() + 1);
+            head[tag_at] = tag;
+            self.out.extend_from_slice(&head[..head_len]);
+            self.out.extend_from_slice(record);
+            if tag == b'P' {
+                self.out.push(b'\n');
+            }
             data = rest;
         }
     }
@@ -389,8 +406,9 @@ mod tests {
     fn cri_splits_lines_and_partials() {
         let p = tmp("cri");
         let mut l = Log::open(&p, LogFormat::Cri, 0, 1, None).unwrap();
-        l.write(Stream::Stdout, b"a\nbb\ncc");
-        l.write(Stream::Stderr, b"c\n");
+        l.append(Stream::Stdout, b"a\nbb\ncc");
+        l.append(Stream::Stderr, b"c\n");
+        l.flush();
         let s = std::fs::read_to_string(&p).unwrap();
         let recs: Vec<&str> = s.lines().map(|l| &l[timefmt::LEN + 1..]).collect();
         assert_eq!(
@@ -404,7 +422,8 @@ mod tests {
     fn json_escapes() {
         let p = tmp("json");
         let mut l = Log::open(&p, LogFormat::JsonFile, 0, 1, None).unwrap();
-        l.write(Stream::Stdout, b"q\"\\\t\x01\n");
+        l.append(Stream::Stdout, b"q\"\\\t\x01\n");
+        l.flush();
         let s = std::fs::read_to_string(&p).unwrap();
         assert!(
             s.starts_with(r#"{"log":"q\"\\\t\u0001\n","stream":"stdout","time":""#),
@@ -418,9 +437,10 @@ mod tests {
         let p = tmp("rot");
         let mut l = Log::open(&p, LogFormat::Raw, 1000, 2, None).unwrap();
         for _ in 0..50 {
-            l.write(Stream::Stdout, &[b'x'; 99]);
-            l.write(Stream::Stdout, b"\n");
+            l.append(Stream::Stdout, &[b'x'; 99]);
+            l.append(Stream::Stdout, b"\n");
         }
+        l.flush();
         let p1 = PathBuf::from(format!("{}.1", p.display()));
         let p2 = PathBuf::from(format!("{}.2", p.display()));
         for f in [&p, &p1, &p2] {
@@ -437,7 +457,7 @@ mod tests {
             burst: 10,
         };
         let mut l = Log::open(&p, LogFormat::Raw, 0, 1, Some(rl)).unwrap();
-        l.write(Stream::Stdout, b"12345\n12345\n");
+        l.append(Stream::Stdout, b"12345\n12345\n");
         assert_eq!(l.dropped, 6);
         l.finish(false);
         let s = std::fs::read_to_string(&p).unwrap();

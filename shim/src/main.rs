@@ -8,6 +8,8 @@ mod error;
 mod event_loop;
 mod exit;
 mod logs;
+#[allow(unsafe_code)]
+mod mem;
 mod monitor;
 mod note;
 mod oom;

@@ -9,17 +9,20 @@ use crate::attach::Attach;
 use crate::cli::Config;
 use crate::control::Fifo;
 use crate::error::{Ctx, Error, Result};
-use crate::event_loop::{Io, Loop, STDIN_BUF};
+use crate::event_loop::{Io, Loop, MIN_COALESCE_PIPE, STDIN_BUF};
 use crate::exit::{write_atomic, ExitInfo};
 use crate::logs::Log;
 use crate::oom::OomWatch;
 use crate::report::Reporter;
 use crate::spawn::{drain_text, Runtime};
 use crate::sys::{self, Status};
-use crate::{note, timefmt};
+use crate::{mem, note, timefmt};
 
 /// One read from the container: the only data buffer of the shim besides the log's.
 const READ_BUF: usize = 64 * 1024;
+/// Container stdout/stderr pipes: room for ~4 ms of output at full speed, so that the loop can
+/// read them in big chunks (see event_loop's coalescing). 1 MiB is the default pipe-max-size.
+const PIPE_SIZE: i32 = 1 << 20;
 
 /// What the caller gave us besides the config.
 pub struct Env {
@@ -88,6 +91,7 @@ pub fn run(cfg: &Config, rt: &Runtime, log: Option<Log>, env: &mut Env) -> Resul
 
     // ---- stdio
     let (mut child_in, mut child_out) = (Stdio::null(), Stdio::null());
+    let mut out_pipe = 0;
     let mut io = Io {
         out: None,
         err: None,
@@ -103,13 +107,13 @@ pub fn run(cfg: &Config, rt: &Runtime, log: Option<Log>, env: &mut Env) -> Resul
             io.stdin = Some(w);
         }
         let (r, w) = sys::pipe().ctx("pipe", "stdout")?;
-        sys::set_pipe_size(r.as_raw_fd(), 1 << 20);
+        out_pipe = sys::set_pipe_size(r.as_raw_fd(), PIPE_SIZE);
         child_out = Stdio::from(w);
         io.out = Some(r);
     }
     // stderr is always a pipe: it also carries the runtime's own error messages.
     let (r, w) = sys::pipe().ctx("pipe", "stderr")?;
-    sys::set_pipe_size(r.as_raw_fd(), 1 << 20);
+    let err_pipe = sys::set_pipe_size(r.as_raw_fd(), PIPE_SIZE);
     let child_err = Stdio::from(w);
     io.err = Some(r);
 
@@ -228,6 +232,18 @@ pub fn run(cfg: &Config, rt: &Runtime, log: Option<Log>, env: &mut Env) -> Resul
     if let (Some(l), true) = (log.as_mut(), sync) {
         l.sync_at_exit();
     }
+    // Every fixed buffer resident from the start: RSS is then flat for the container's life
+    // instead of creeping up as larger reads touch more of them (docs/shim.md).
+    if let Some(l) = log.as_mut() {
+        l.prefault();
+    }
+    let mut buf = vec![0u8; READ_BUF];
+    mem::prefault(&mut buf);
+    let mut pending = Vec::with_capacity(STDIN_BUF);
+    if io.stdin.is_some() {
+        pending.resize(STDIN_BUF, 0);
+        pending.clear();
+    }
     let mut lp = Loop {
         pid,
         io,
@@ -235,11 +251,14 @@ pub fn run(cfg: &Config, rt: &Runtime, log: Option<Log>, env: &mut Env) -> Resul
         attach,
         fifos,
         stdin_fifo,
-        pending: Vec::with_capacity(STDIN_BUF),
-        buf: vec![0u8; READ_BUF],
+        pending,
+        buf,
         status: None,
         finished_at: String::new(),
         close_stdin_on_detach: conmon.is_some() && !cfg.leave_stdin_open,
+        coalesce: !cfg.terminal && out_pipe.min(err_pipe) >= MIN_COALESCE_PIPE,
+        hold_until: 0,
+        last_output: 0,
     };
     lp.run(sigfd.as_raw_fd())?;
     let mut dropped = 0;

@@ -57,9 +57,15 @@ pub fn set_cloexec(fd: RawFd) -> io::Result<()> {
 }
 
 /// Grow a pipe's kernel buffer (fewer wakeups at high throughput). Best effort.
-pub fn set_pipe_size(fd: RawFd, size: i32) {
+/// Ask for a pipe buffer of `size` bytes; returns the size the pipe has afterwards (the kernel
+/// refuses more than pipe-max-size, or anything once the user's pipe pages are over the soft
+/// limit, without CAP_SYS_RESOURCE).
+pub fn set_pipe_size(fd: RawFd, size: i32) -> usize {
     // SAFETY: fcntl on a descriptor we hold; no memory is passed.
     unsafe { libc::fcntl(fd, libc::F_SETPIPE_SZ, size) };
+    // SAFETY: as above.
+    let r = unsafe { libc::fcntl(fd, libc::F_GETPIPE_SZ) };
+    r.max(0) as usize
 }
 
 pub enum Fork {
@@ -239,13 +245,17 @@ pub fn now() -> (i64, u32) {
 }
 
 pub fn monotonic_ms() -> u64 {
+    monotonic_us() / 1000
+}
+
+pub fn monotonic_us() -> u64 {
     let mut ts = libc::timespec {
         tv_sec: 0,
         tv_nsec: 0,
     };
     // SAFETY: ts is a valid timespec.
     unsafe { libc::clock_gettime(libc::CLOCK_MONOTONIC, &mut ts) };
-    ts.tv_sec as u64 * 1000 + ts.tv_nsec as u64 / 1_000_000
+    ts.tv_sec as u64 * 1_000_000 + ts.tv_nsec as u64 / 1000
 }
 
 fn sockaddr(path: &Path) -> io::Result<(libc::sockaddr_un, libc::socklen_t)> {

@@ -212,7 +212,16 @@ fn stuck_reader_blocks_nothing() {
 
 #[test]
 fn terminal_and_resize() {
-    let c = Ctx::new("tty", &["sh", "-c", "tty; sleep 1; stty size"]);
+    // Wait (up to 30 s) for the resize instead of sleeping a fixed time; a resize that never
+    // arrives shows up as the wrong size.
+    let c = Ctx::new(
+        "tty",
+        &[
+            "sh",
+            "-c",
+            "tty; i=0; while [ \"$(stty size)\" != '33 77' ] && [ $i -lt 300 ]; do i=$((i+1)); sleep 0.1; done; stty size",
+        ],
+    );
     c.config(|v| v["process"]["terminal"] = true.into());
     let log = c.p("ctr.log");
     let ctl = c.p("ctl");
@@ -257,7 +266,15 @@ fn close_stdin_by_control() {
     ]);
     let mut w = std::fs::OpenOptions::new().write(true).open(&fifo).unwrap();
     w.write_all(b"via-fifo\n").unwrap();
-    std::thread::sleep(Duration::from_millis(300));
+    // Close only once the line went through (cat echoed it into the log).
+    wait_for(
+        || {
+            std::fs::read_to_string(&log)
+                .ok()
+                .filter(|t| t.contains("via-fifo"))
+        },
+        30,
+    );
     std::fs::OpenOptions::new()
         .write(true)
         .open(&ctl)
@@ -273,14 +290,7 @@ fn close_stdin_by_control() {
 
 #[test]
 fn outlives_its_caller() {
-    let c = Ctx::new(
-        "orphan",
-        &[
-            "sh",
-            "-c",
-            "for i in $(seq 1 20); do echo $i; sleep 0.1; done",
-        ],
-    );
+    let c = Ctx::new("orphan", &["sh", "-c", PRINT_UNTIL_STOP]);
     let log = c.p("ctr.log");
     let exit = c.p("exit.json");
     let args: Vec<String> = c
@@ -302,18 +312,33 @@ fn outlives_its_caller() {
     let pid = c.shim_pid();
     caller.kill().unwrap();
     caller.wait().unwrap();
-    let size_then = wait_for(|| std::fs::metadata(&log).ok().map(|m| m.len()), 10);
+    // The container is running and logging with its caller gone.
+    let size_then = wait_for(
+        || {
+            std::fs::metadata(&log)
+                .ok()
+                .map(|m| m.len())
+                .filter(|&n| n > 0)
+        },
+        30,
+    );
     // SAFETY: signal 0 only checks that the shim is alive.
     assert_eq!(
         unsafe { libc::kill(pid, 0) },
         0,
         "shim died with its caller"
     );
-    let rec = c.wait_exit(&exit, 30);
+    // The container's last line is only written now, after its caller died.
+    c.signal_container("stop");
+    let rec = c.wait_exit(&exit, 90);
     assert_eq!(rec["exit_code"], 0);
     let data = std::fs::read(&log).unwrap();
     assert!(data.len() as u64 > size_then, "log stopped growing");
-    assert!(cri_lines(&data).0 == numbered("", 20));
+    assert!(
+        counted_then_end(&cri_lines(&data).0),
+        "log incomplete:\n{}",
+        String::from_utf8_lossy(&data)
+    );
 }
 
 fn leftovers(c: &Ctx) -> Vec<String> {
@@ -388,7 +413,11 @@ fn bad_input_fails_cleanly() {
     assert_eq!(code, Some(2));
     assert!(err.contains("--log-format"), "{err}");
 
-    std::thread::sleep(Duration::from_millis(200));
+    // The failed shim's processes may take a moment to be gone on a loaded machine.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !leftovers(&c).is_empty() && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(50));
+    }
     assert_eq!(leftovers(&c), Vec::<String>::new());
 }
 

@@ -238,14 +238,7 @@ fn unwritable_log_keeps_container_running_and_drops() {
 
 #[test]
 fn reopen_on_sigusr1() {
-    let c = Ctx::new(
-        "reopen",
-        &[
-            "sh",
-            "-c",
-            "for i in $(seq 1 30); do echo $i; sleep 0.1; done",
-        ],
-    );
+    let c = Ctx::new("reopen", &["sh", "-c", PRINT_UNTIL_STOP]);
     let log = c.p("ctr.log");
     let exit = c.p("exit.json");
     c.start(&[
@@ -254,17 +247,24 @@ fn reopen_on_sigusr1() {
         "--exit-file",
         exit.to_str().unwrap(),
     ]);
-    std::thread::sleep(std::time::Duration::from_millis(1000));
+    // Rotate once the container has logged something, then let it finish: its last line
+    // must land in the reopened file.
+    wait_for(|| std::fs::metadata(&log).ok().filter(|m| m.len() > 0), 30);
     let old = c.p("ctr.log.old");
     std::fs::rename(&log, &old).unwrap();
     // SAFETY: signalling the shim this test started.
     unsafe { libc::kill(c.shim_pid(), libc::SIGUSR1) };
-    c.wait_exit(&exit, 30);
+    wait_for(|| std::fs::metadata(&log).ok(), 30);
+    c.signal_container("stop");
+    c.wait_exit(&exit, 90);
     let mut all = std::fs::read(&old).unwrap();
     let newer = std::fs::read(&log).expect("log not reopened");
     assert!(!newer.is_empty());
     all.extend(newer);
-    assert!(cri_lines(&all).0 == numbered("", 30));
+    assert!(
+        counted_then_end(&cri_lines(&all).0),
+        "lines lost or damaged"
+    );
 }
 
 /// Bytes of the marker lines (written by the shim, not the container).

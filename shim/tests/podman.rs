@@ -151,10 +151,23 @@ fn podman_runs_containers_through_berth_shim() {
     let name = format!("{}-d", c.id);
     let mut args = vec!["run", "-d", "--name", &name, "--net", "none"];
     args.extend(ULIMITS);
-    args.extend([&image, "sh", "-c", "echo one; echo two; sleep 2; exit 5"]);
+    // The container runs until the exec tells it to finish (at most a minute), so that exec
+    // finds it running however slow podman is on a loaded machine.
+    args.extend([
+        &image,
+        "sh",
+        "-c",
+        "echo one; echo two; i=0; while [ ! -e /tmp/go ] && [ $i -lt 600 ]; do i=$((i+1)); sleep 0.1; done; exit 5",
+    ]);
     let o = pm.run(&args);
     assert!(o.status.success(), "{}", text(&o));
-    let o = pm.run(&["exec", &name, "sh", "-c", "echo in-exec; exit 9"]);
+    let o = pm.run(&[
+        "exec",
+        &name,
+        "sh",
+        "-c",
+        "echo in-exec; touch /tmp/go; exit 9",
+    ]);
     assert_eq!(o.status.code(), Some(9), "{}", text(&o));
     assert_eq!(
         String::from_utf8_lossy(&o.stdout),

@@ -122,8 +122,10 @@ fn cgroup_pids_limit_fork_fails(rt: &Runtime) -> Outcome {
 fn cgroup_device_rule_open_fails(rt: &Runtime) -> Outcome {
     let mut b = limited(
         rt,
+        // Reading /dev/kmsg needs CAP_SYSLOG (dmesg_restrict) and would fail anyway;
+        // opening it write-only needs nothing, so only the device rule can refuse it.
         "mknod /tmp/null c 1 3 && echo x > /tmp/null && echo null-ok; \
-         mknod /tmp/kmsg c 1 11 && head -c 1 /tmp/kmsg && echo kmsg-ok; true",
+         mknod /tmp/kmsg c 1 11 && echo berth-device-probe > /tmp/kmsg && echo kmsg-ok; true",
         json!({}),
     )?;
     let caps = json!(["CAP_KILL", "CAP_MKNOD"]);

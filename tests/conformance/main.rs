@@ -25,6 +25,7 @@ mod rootfs;
 mod rootless;
 mod seccomp;
 mod signals;
+mod systemd;
 mod terminal;
 mod versions;
 
@@ -71,6 +72,7 @@ fn all_cases() -> Vec<Case> {
     v.extend(signals::cases());
     v.extend(seccomp::cases());
     v.extend(cgroups::cases());
+    v.extend(systemd::cases());
     v.extend(exec::cases());
     v.extend(terminal::cases());
     v.extend(engine::cases());

@@ -254,7 +254,7 @@ fn inherit_cpuset(dir: &Path) -> Result<(), CgroupError> {
 
 /// Best effort, one by one: a controller that cannot be enabled only matters
 /// if a limit needs it, and applying that limit then fails with a clear error.
-fn enable_controllers(dir: &Path, enable: &[String]) {
+pub(crate) fn enable_controllers(dir: &Path, enable: &[String]) {
     let file = dir.join("cgroup.subtree_control");
     let Ok(current) = fs::read_to_string(&file) else {
         return;

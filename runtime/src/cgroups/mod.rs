@@ -22,6 +22,7 @@ mod join;
 mod oom;
 mod placement;
 pub mod stats;
+mod systemd;
 #[cfg(test)]
 mod tests;
 pub mod update;
@@ -72,6 +73,23 @@ pub struct Cgroup {
     pending: Option<LinuxResources>,
 }
 
+/// Why `--systemd-cgroup` cannot work here, if it cannot: it needs systemd
+/// as PID 1 on a cgroup v2 host. Named after the field it is about, the
+/// `slice:prefix:name` path (`spelled`).
+fn systemd_unusable(spelled: &str, hierarchy: &Hierarchy) -> Option<CgroupError> {
+    let why = if let Hierarchy::V1 { .. } = hierarchy {
+        "needs a cgroup v2 host (libcgroups has no systemd driver for cgroup v1)"
+    } else if !libcgroups::systemd::booted() {
+        "needs systemd, which is not running here (no /run/systemd/system)"
+    } else {
+        return None;
+    };
+    Some(CgroupError::Config {
+        field: placement::FIELD.into(),
+        msg: format!("{spelled:?} with --systemd-cgroup {why}"),
+    })
+}
+
 impl Cgroup {
     /// Make the container's cgroup with `linux.resources` in effect, before
     /// any process is in it. Nothing is left behind on error.
@@ -112,19 +130,11 @@ impl Cgroup {
         systemd: bool,
     ) -> Result<Cgroup, CgroupError> {
         let spelled = placement.spelled();
-        if let Hierarchy::V1 { .. } = hierarchy {
-            if systemd {
-                return Err(CgroupError::Config {
-                    field: "--systemd-cgroup".into(),
-                    msg: "needs a cgroup v2 host (libcgroups has no systemd driver for v1)".into(),
-                });
-            }
-        }
-        if systemd && !libcgroups::systemd::booted() {
-            return Err(CgroupError::Config {
-                field: "--systemd-cgroup".into(),
-                msg: "systemd is not running here (no /run/systemd/system)".into(),
-            });
+        if let Some(e) = systemd
+            .then(|| systemd_unusable(&spelled, &hierarchy))
+            .flatten()
+        {
+            return Err(e);
         }
         Ok(Cgroup {
             record: CgroupRecord {
@@ -157,10 +167,8 @@ impl Cgroup {
         };
         let manager = match (&hierarchy, systemd) {
             (Hierarchy::V1 { .. }, true) => {
-                return Err(CgroupError::Config {
-                    field: "--systemd-cgroup".into(),
-                    msg: "needs a cgroup v2 host (libcgroups has no systemd driver for v1)".into(),
-                })
+                return Err(systemd_unusable(&spelled, hierarchy)
+                    .unwrap_or_else(|| merr("no systemd driver for cgroup v1".into())))
             }
             (Hierarchy::V1 { .. }, false) => {
                 libcgroups::v1::manager::Manager::new(&placement.path())
@@ -173,11 +181,8 @@ impl Cgroup {
                     .any()
             }
             (Hierarchy::V2 { .. }, true) => {
-                if !libcgroups::systemd::booted() {
-                    return Err(CgroupError::Config {
-                        field: "--systemd-cgroup".into(),
-                        msg: "systemd is not running here (no /run/systemd/system)".into(),
-                    });
+                if let Some(e) = systemd_unusable(&spelled, hierarchy) {
+                    return Err(e);
                 }
                 let config = libcgroups::common::CgroupConfig {
                     cgroup_path: PathBuf::from(&spelled),
@@ -240,6 +245,10 @@ impl Cgroup {
             self.manager()?
                 .add_task(pid)
                 .map_err(|e| self.lib_err(e, "add pid"))?;
+            if self.pending.is_some() {
+                // The scope exists now (create, not exec).
+                systemd::enable_controllers_above(&self.hierarchy, &self.placement.path());
+            }
         } else {
             // One write per hierarchy, no manager needed.
             for dir in self.hierarchy.dirs(&self.placement.path()) {
@@ -319,6 +328,12 @@ impl Cgroup {
         if let (Some(w), Some(dir)) = (v2_weight, self.dir("io")) {
             direct::apply_io_weight_v2(w, &dir)?;
         }
+        if self.record.systemd {
+            if let Some(dir) = self.dir("") {
+                systemd::apply_devices(r, &dir)?;
+                systemd::apply_hugetlb(r, &dir)?;
+            }
+        }
         direct::apply_rdma(r, self.dir("rdma").as_deref())
     }
 
@@ -331,8 +346,13 @@ impl Cgroup {
                 .map_err(|e| self.lib_err(e, "list pids"));
         };
         let mut pids = Vec::new();
-        hierarchy::pids_below(&dir, &mut pids)?;
-        Ok(pids)
+        match hierarchy::pids_below(&dir, &mut pids) {
+            Ok(()) => Ok(pids),
+            // systemd removes an emptied scope's cgroup by itself, possibly
+            // while we read it.
+            Err(_) if !dir.exists() => Ok(Vec::new()),
+            Err(e) => Err(e),
+        }
     }
 
     pub fn freeze(&self) -> Result<(), CgroupError> {

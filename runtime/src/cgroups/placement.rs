@@ -11,7 +11,7 @@ use std::path::{Component, Path, PathBuf};
 
 use super::CgroupError;
 
-const FIELD: &str = "linux.cgroupsPath";
+pub(crate) const FIELD: &str = "linux.cgroupsPath";
 pub(crate) const PARENT: &str = "/berth";
 
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -135,6 +135,12 @@ impl Ctx {
         serde_json::from_slice(&std::fs::read(exit_file).expect("exit file")).unwrap()
     }
 
+    /// Create `rootfs/tmp/NAME`: the container sees it (tests use it to tell a container to
+    /// go on, instead of sleeping for a time that a loaded machine may not keep).
+    pub fn signal_container(&self, name: &str) {
+        std::fs::write(self.bundle.join("rootfs/tmp").join(name), b"").unwrap();
+    }
+
     pub fn runtime_list(&self) -> String {
         let out = Command::new(runtime())
             .arg("--root")
@@ -300,6 +306,17 @@ pub fn cri_lines(log: &[u8]) -> (Vec<Vec<u8>>, Vec<Vec<u8>>) {
         err.push(perr);
     }
     (out, err)
+}
+
+/// A container script that prints 1, 2, ... every 0.1 s until the test calls
+/// `signal_container("stop")` (or a minute passed), then `end`.
+pub const PRINT_UNTIL_STOP: &str =
+    "i=0; while [ ! -e /tmp/stop ] && [ $i -lt 600 ]; do i=$((i+1)); echo $i; sleep 0.1; done; echo end";
+
+/// Lines 1..n then "end", as PRINT_UNTIL_STOP writes them (n at least 1).
+pub fn counted_then_end(lines: &[Vec<u8>]) -> bool {
+    let n = lines.len().saturating_sub(1);
+    n >= 1 && lines[..n] == numbered("", n)[..] && lines[n] == b"end"
 }
 
 pub fn numbered(prefix: &str, n: usize) -> Vec<Vec<u8>> {
