@@ -40,6 +40,12 @@ impl Bundle {
 
 /// Parse config.json bytes; the error names the JSON path of the bad field.
 pub fn parse(raw: &[u8]) -> Result<Spec> {
+    // Path tracking costs about as much as the parse itself: a config that
+    // parses does not need it, one that does not is parsed again with it.
+    if let Ok(spec) = serde_json::from_slice::<Spec>(raw) {
+        check_version(spec.version())?;
+        return Ok(spec);
+    }
     let de = &mut serde_json::Deserializer::from_slice(raw);
     let spec: Spec = serde_path_to_error::deserialize(de).map_err(|e| {
         let field = e.path().to_string();
