@@ -34,8 +34,9 @@ st=$OUT/shim-memory/table.txt
 if [ -f "$st" ]; then
   echo "per-container monitor memory:"
   for count in $(awk -F'|' '{split($1, a, " ")} a[1] == "berth" {print a[2]}' "$st"); do
-    pss() { awk -F'|' -v m="$1" -v c="$count" '{split($1, a, " ")} a[1] == m && a[2] == c {split($2, b, " "); print b[2]; exit}' "$st"; }
-    echo "  berth-shim/conmon  $count containers: PSS per container $(ratio "$(pss berth)" "$(pss conmon)")"
+    # field 1 RSS, 2 PSS per container; the issue's idle target is RSS.
+    per() { awk -F'|' -v m="$1" -v c="$count" -v i="$2" '{split($1, a, " ")} a[1] == m && a[2] == c {split($2, b, " "); print b[i]; exit}' "$st"; }
+    echo "  berth-shim/conmon  $count containers: RSS per container $(ratio "$(per berth 1)" "$(per conmon 1)")   PSS per container $(ratio "$(per berth 2)" "$(per conmon 2)")"
   done
 fi
 
