@@ -2,7 +2,7 @@
 //! SOCK_SEQPACKET socketpair carrying one typed message per packet, so every
 //! sync point in the create path has a name.
 
-use std::os::fd::{AsRawFd, OwnedFd};
+use std::os::fd::{AsFd, AsRawFd, OwnedFd};
 
 use nix::sys::socket::{socketpair, AddressFamily, SockFlag, SockType};
 use serde::{Deserialize, Serialize};
@@ -34,10 +34,6 @@ pub enum Msg {
     Join(Vec<String>),
 }
 
-/// Files one message can carry: a v1 cgroup's hierarchies (13 controllers
-/// berth knows, fewer mounts when co-mounted).
-pub const MAX_FDS: usize = 16;
-
 pub struct Channel {
     fd: OwnedFd,
 }
@@ -64,46 +60,16 @@ impl Channel {
 
     /// `msg` with open files attached (SCM_RIGHTS).
     pub fn send_with_fds(&self, msg: &Msg, fds: &[std::os::fd::RawFd]) -> Result<()> {
-        use nix::sys::socket::{sendmsg, ControlMessage, MsgFlags};
         let buf = serde_json::to_vec(msg).map_err(|e| Error::Other(e.to_string()))?;
-        let iov = [std::io::IoSlice::new(&buf)];
-        let cmsg = [ControlMessage::ScmRights(fds)];
-        sendmsg::<()>(self.fd.as_raw_fd(), &iov, &cmsg, MsgFlags::empty(), None)
-            .map_err(|e| Error::sys("sendmsg", "sync channel", e))?;
-        Ok(())
+        crate::sys::send_fds(self.fd.as_fd(), fds, &buf)
+            .map_err(|e| Error::sys("sendmsg", "sync channel", e))
     }
 
-    /// `recv`, keeping the files the message carries (at most `MAX_FDS`).
+    /// `recv`, keeping the files the message carries (at most `sys::MAX_FDS`).
     pub fn recv_with_fds(&self) -> Result<(Option<Msg>, Vec<OwnedFd>)> {
-        use nix::sys::socket::{recvmsg, ControlMessageOwned, MsgFlags};
-        use std::os::fd::FromRawFd;
         let mut buf = [0u8; 4096];
-        let mut cmsg = nix::cmsg_space!([std::os::fd::RawFd; MAX_FDS]);
-        let (n, fds) = loop {
-            let mut iov = [std::io::IoSliceMut::new(&mut buf)];
-            match recvmsg::<()>(
-                self.fd.as_raw_fd(),
-                &mut iov,
-                Some(&mut cmsg),
-                MsgFlags::MSG_CMSG_CLOEXEC,
-            ) {
-                Err(nix::errno::Errno::EINTR) => continue,
-                Err(e) => return Err(Error::sys("recvmsg", "sync channel", e)),
-                Ok(m) => {
-                    let mut fds = Vec::new();
-                    for c in m
-                        .cmsgs()
-                        .map_err(|e| Error::sys("recvmsg", "sync channel", e))?
-                    {
-                        if let ControlMessageOwned::ScmRights(r) = c {
-                            // SAFETY: the kernel installed these fds for us.
-                            fds.extend(r.into_iter().map(|fd| unsafe { OwnedFd::from_raw_fd(fd) }));
-                        }
-                    }
-                    break (m.bytes, fds);
-                }
-            }
-        };
+        let (n, fds) = crate::sys::recv_fds(self.fd.as_fd(), &mut buf)
+            .map_err(|e| Error::sys("recvmsg", "sync channel", e))?;
         if n == 0 {
             return Ok((None, fds));
         }

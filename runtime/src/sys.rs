@@ -1,7 +1,7 @@
 //! Thin wrappers over the syscalls nix 0.29 does not cover. Each returns a
 //! typed error naming the syscall.
 
-use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, FromRawFd, OwnedFd, RawFd};
 
 use nix::errno::Errno;
 use nix::unistd::Pid;
@@ -17,14 +17,52 @@ pub fn open<P: ?Sized + nix::NixPath>(
     Ok(unsafe { OwnedFd::from_raw_fd(fd) })
 }
 
-/// Send one fd with a payload over a unix socket (SCM_RIGHTS): the console
-/// socket protocol and the seccomp agent hand-off both use it.
-pub fn send_fd(socket: &OwnedFd, fd: RawFd, payload: &[u8]) -> nix::Result<()> {
+/// Send a payload with `fds` attached over a unix socket (SCM_RIGHTS): the
+/// console socket protocol, the seccomp agent hand-off and the init's
+/// cgroup join all use it.
+pub fn send_fds(socket: BorrowedFd<'_>, fds: &[RawFd], payload: &[u8]) -> nix::Result<()> {
     use nix::sys::socket::{sendmsg, ControlMessage, MsgFlags};
-    let fds = [fd];
-    let cmsg = [ControlMessage::ScmRights(&fds)];
+    let cmsg = [ControlMessage::ScmRights(fds)];
     let iov = [std::io::IoSlice::new(payload)];
     sendmsg::<()>(socket.as_raw_fd(), &iov, &cmsg, MsgFlags::empty(), None).map(drop)
+}
+
+/// `send_fds` with one fd.
+pub fn send_fd(socket: &OwnedFd, fd: RawFd, payload: &[u8]) -> nix::Result<()> {
+    send_fds(socket.as_fd(), &[fd], payload)
+}
+
+/// Most files one `recv_fds` takes: a v1 cgroup's hierarchies (13
+/// controllers berth knows, fewer mounts when co-mounted).
+pub const MAX_FDS: usize = 16;
+
+/// Receive one message into `buf`: its length and the files it carried
+/// (close-on-exec; at most `MAX_FDS`). Retries on EINTR.
+pub fn recv_fds(socket: BorrowedFd<'_>, buf: &mut [u8]) -> nix::Result<(usize, Vec<OwnedFd>)> {
+    use nix::sys::socket::{recvmsg, ControlMessageOwned, MsgFlags};
+    let mut cmsg = nix::cmsg_space!([RawFd; MAX_FDS]);
+    loop {
+        let mut iov = [std::io::IoSliceMut::new(buf)];
+        match recvmsg::<()>(
+            socket.as_raw_fd(),
+            &mut iov,
+            Some(&mut cmsg),
+            MsgFlags::MSG_CMSG_CLOEXEC,
+        ) {
+            Err(Errno::EINTR) => continue,
+            Err(e) => return Err(e),
+            Ok(m) => {
+                let mut fds = Vec::new();
+                for c in m.cmsgs()? {
+                    if let ControlMessageOwned::ScmRights(r) = c {
+                        // SAFETY: the kernel installed these fds for us.
+                        fds.extend(r.into_iter().map(|fd| unsafe { OwnedFd::from_raw_fd(fd) }));
+                    }
+                }
+                return Ok((m.bytes, fds));
+            }
+        }
+    }
 }
 
 /// A pidfd for `pid`.

@@ -8,14 +8,12 @@
 //! foreground): a socket to receive the master ourselves, and the user's
 //! terminal in raw mode while berth relays it (see `container::foreground`).
 
-use std::io::IoSliceMut;
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, FromRawFd, OwnedFd, RawFd};
 use std::os::unix::net::UnixListener;
 use std::path::{Path, PathBuf};
 
 use nix::fcntl::{openat2, OFlag, OpenHow, ResolveFlag};
 use nix::mount::{mount, MsFlags};
-use nix::sys::socket::{recvmsg, ControlMessageOwned, MsgFlags};
 use nix::sys::stat::{fstat, Mode, SFlag};
 use nix::sys::termios::{self, SetArg, Termios};
 
@@ -234,32 +232,8 @@ pub fn send_fd(socket: &OwnedFd, fd: RawFd, payload: &[u8]) -> Result<()> {
 /// its name. Extra fds someone sent along are closed.
 pub fn recv_fd(socket: BorrowedFd<'_>) -> Result<(OwnedFd, String)> {
     let mut name = vec![0u8; MAX_NAME_LEN];
-    let mut cmsg = nix::cmsg_space!([RawFd; 1]);
-    let (n, fds) = loop {
-        let mut iov = [IoSliceMut::new(&mut name)];
-        match recvmsg::<()>(
-            socket.as_raw_fd(),
-            &mut iov,
-            Some(&mut cmsg),
-            MsgFlags::MSG_CMSG_CLOEXEC,
-        ) {
-            Err(nix::errno::Errno::EINTR) => continue,
-            Err(e) => return Err(Error::sys("recvmsg", "console socket", e)),
-            Ok(msg) => {
-                let mut fds = Vec::new();
-                for c in msg
-                    .cmsgs()
-                    .map_err(|e| Error::sys("recvmsg", "console socket", e))?
-                {
-                    if let ControlMessageOwned::ScmRights(r) = c {
-                        // SAFETY: the kernel installed these fds for us.
-                        fds.extend(r.into_iter().map(|fd| unsafe { OwnedFd::from_raw_fd(fd) }));
-                    }
-                }
-                break (msg.bytes, fds);
-            }
-        }
-    };
+    let (n, fds) = crate::sys::recv_fds(socket, &mut name)
+        .map_err(|e| Error::sys("recvmsg", "console socket", e))?;
     let mut fds = fds.into_iter();
     let fd = fds
         .next()
