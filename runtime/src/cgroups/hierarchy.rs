@@ -136,32 +136,44 @@ impl Hierarchy {
                         continue;
                     }
                     seen.push(mount.clone());
-                    mkdirs(mount, rel, created)?;
-                    if controller == "cpuset" {
+                    let mut dir = mount.clone();
+                    for comp in rel.components() {
+                        dir.push(comp);
+                        mkdir(&dir, created)?;
                         // Every level, not only those this call made: a
                         // concurrent create may have made berth's parent and
                         // not filled it yet, and copying its empty cpus would
                         // leave ours unjoinable.
-                        let mut dir = mount.clone();
-                        for comp in rel.components() {
-                            dir.push(comp);
+                        if controller == "cpuset" {
                             inherit_cpuset(&dir)?;
                         }
                     }
                 }
             }
-            Hierarchy::V2 { root, controllers } => {
-                // A controller is usable in a cgroup only when every ancestor
-                // enables it in cgroup.subtree_control; the leaf itself must
-                // not (no internal processes), so it holds the init.
-                let enable: Vec<String> = controllers.iter().map(|c| format!("+{c}")).collect();
-                let mut cur = root.clone();
-                for comp in rel.components() {
-                    enable_controllers(&cur, &enable);
-                    cur.push(comp);
-                    mkdir(&cur, created)?;
-                }
-            }
+            Hierarchy::V2 { .. } => self.enable_along(path, |dir| mkdir(dir, created))?,
+        }
+        Ok(())
+    }
+
+    /// On v2, enable every controller the host has in each ancestor of
+    /// `path`, top down, calling `at` on each level below the root once its
+    /// parent is enabled. A controller is usable in a cgroup only when every
+    /// ancestor enables it in cgroup.subtree_control; the leaf itself must
+    /// not (no internal processes), so it holds the init. Nothing on v1.
+    pub(crate) fn enable_along(
+        &self,
+        path: &Path,
+        mut at: impl FnMut(&Path) -> Result<(), CgroupError>,
+    ) -> Result<(), CgroupError> {
+        let Hierarchy::V2 { root, controllers } = self else {
+            return Ok(());
+        };
+        let enable: Vec<String> = controllers.iter().map(|c| format!("+{c}")).collect();
+        let mut cur = root.clone();
+        for comp in path.strip_prefix("/").unwrap_or(path).components() {
+            enable_controllers(&cur, &enable);
+            cur.push(comp);
+            at(&cur)?;
         }
         Ok(())
     }
@@ -229,15 +241,6 @@ fn mkdir(dir: &Path, created: &mut Vec<PathBuf>) -> Result<(), CgroupError> {
     }
 }
 
-fn mkdirs(base: &Path, rel: &Path, created: &mut Vec<PathBuf>) -> Result<(), CgroupError> {
-    let mut cur = base.to_path_buf();
-    for comp in rel.components() {
-        cur.push(comp);
-        mkdir(&cur, created)?;
-    }
-    Ok(())
-}
-
 /// A new v1 cpuset cgroup starts with empty cpus and mems, and a task cannot
 /// join it (ENOSPC) until they are filled: copy the parent's.
 fn inherit_cpuset(dir: &Path) -> Result<(), CgroupError> {
@@ -254,7 +257,7 @@ fn inherit_cpuset(dir: &Path) -> Result<(), CgroupError> {
 
 /// Best effort, one by one: a controller that cannot be enabled only matters
 /// if a limit needs it, and applying that limit then fails with a clear error.
-pub(crate) fn enable_controllers(dir: &Path, enable: &[String]) {
+fn enable_controllers(dir: &Path, enable: &[String]) {
     let file = dir.join("cgroup.subtree_control");
     let Ok(current) = fs::read_to_string(&file) else {
         return;

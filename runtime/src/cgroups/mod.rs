@@ -215,7 +215,8 @@ impl Cgroup {
 
     /// On v1 (not systemd): the `tasks` files for the init to join by
     /// itself, first thing after the clone, which is much cheaper than
-    /// `add_task` (see join.rs). `None`: call `add_task` after the clone.
+    /// `add_task` (see join.rs). `None`: call `add_task` after the clone;
+    /// always so when limits wait for a pid (systemd's `pending`).
     pub fn self_join(&self) -> Result<Option<SelfJoin>, CgroupError> {
         if self.record.systemd || self.is_v2() {
             return Ok(None);
@@ -229,15 +230,6 @@ impl Cgroup {
             Some(j) => j.join(),
             None => self.add_task(nix::unistd::getpid()),
         }
-    }
-
-    /// The rest of `add_task` when the init joined by itself: limits that
-    /// had to wait for a pid (systemd; never on v1, so nothing today).
-    pub fn joined(&self) -> Result<(), CgroupError> {
-        if let Some(r) = &self.pending {
-            self.write(r, false)?;
-        }
-        Ok(())
     }
 
     pub fn add_task(&self, pid: Pid) -> Result<(), CgroupError> {
@@ -259,10 +251,10 @@ impl Cgroup {
                 })?;
             }
         }
-        if let Some(dir) = self.dir("rdma").filter(|_| !self.is_v2()) {
-            let _ = std::fs::write(dir.join("cgroup.procs"), pid.to_string());
+        if let Some(r) = &self.pending {
+            self.write(r, false)?;
         }
-        self.joined()
+        Ok(())
     }
 
     /// Put `resources` into effect on a live cgroup (`update`). It is the

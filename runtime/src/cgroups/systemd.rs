@@ -8,7 +8,7 @@ use std::path::Path;
 
 use oci_spec::runtime::LinuxResources;
 
-use super::hierarchy::{enable_controllers, Hierarchy};
+use super::hierarchy::Hierarchy;
 use super::CgroupError;
 
 /// Every controller the host has, enabled in each ancestor of the scope
@@ -17,15 +17,7 @@ use super::CgroupError;
 /// hugetlb, rdma or misc files, so neither those limits nor `events --stats`
 /// work. systemd leaves controllers it does not know alone.
 pub(crate) fn enable_controllers_above(hierarchy: &Hierarchy, scope: &Path) {
-    let Hierarchy::V2 { root, controllers } = hierarchy else {
-        return;
-    };
-    let enable: Vec<String> = controllers.iter().map(|c| format!("+{c}")).collect();
-    let mut cur = root.clone();
-    for comp in scope.strip_prefix("/").unwrap_or(scope).components() {
-        enable_controllers(&cur, &enable);
-        cur.push(comp);
-    }
+    let _ = hierarchy.enable_along(scope, |_| Ok(()));
 }
 
 /// `linux.resources.hugepageLimits`: systemd has no property for them.

@@ -118,7 +118,6 @@ fn build(g: &Global, opts: &CreateOpts, bundle: &Bundle, cleanup: &mut Cleanup) 
             Some(join) => {
                 let (paths, fds) = join.parts();
                 chan.send_with_fds(&Msg::Join(paths), &fds)?;
-                cg.joined()?;
             }
             None => cg.add_task(pid)?,
         }
