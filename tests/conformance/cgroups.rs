@@ -13,7 +13,10 @@ use berth_tests::runtime::is_berth;
 use berth_tests::{ensure, ensure_eq, Bundle, Error, Runtime};
 use serde_json::{json, Value};
 
-use crate::common::{check_berth_error, pass, sh_bundle, unsupported, SHORT};
+use crate::common::{
+    allow_mknod, check_berth_error, check_device_probe, pass, sh_bundle, unsupported, DEVICE_PROBE,
+    SHORT,
+};
 use crate::{case, Case, Outcome};
 
 pub fn cases() -> Vec<Case> {
@@ -120,28 +123,10 @@ fn cgroup_pids_limit_fork_fails(rt: &Runtime) -> Outcome {
 }
 
 fn cgroup_device_rule_open_fails(rt: &Runtime) -> Outcome {
-    let mut b = limited(
-        rt,
-        // Reading /dev/kmsg needs CAP_SYSLOG (dmesg_restrict) and would fail anyway;
-        // opening it write-only needs nothing, so only the device rule can refuse it.
-        "mknod /tmp/null c 1 3 && echo x > /tmp/null && echo null-ok; \
-         mknod /tmp/kmsg c 1 11 && echo berth-device-probe > /tmp/kmsg && echo kmsg-ok; true",
-        json!({}),
-    )?;
-    let caps = json!(["CAP_KILL", "CAP_MKNOD"]);
-    for set in ["bounding", "effective", "permitted"] {
-        b.config["process"]["capabilities"][set] = caps.clone();
-    }
-    b.save()?;
+    let mut b = limited(rt, DEVICE_PROBE, json!({}))?;
+    allow_mknod(&mut b)?;
     let id = rt.new_id();
-    let out = rt.run(&id, &b)?.ok()?;
-    let all = format!("{}{}", out.stdout, out.stderr);
-    ensure!(all.contains("null-ok"), "/dev/null (allowed) failed: {all}");
-    ensure!(!all.contains("kmsg-ok"), "/dev/kmsg (denied) opened: {all}");
-    ensure!(
-        all.contains("Operation not permitted"),
-        "expected EPERM from the device rule: {all}"
-    );
+    check_device_probe(&rt.run(&id, &b)?.ok()?)?;
     rt.delete(&id)?;
     pass()
 }

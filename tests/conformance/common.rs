@@ -3,7 +3,8 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
-use berth_tests::{Bundle, Error, Runtime};
+use berth_tests::runtime::Output;
+use berth_tests::{ensure, Bundle, Error, Runtime};
 use libtest_mimic::Completion;
 use serde_json::json;
 
@@ -64,5 +65,34 @@ pub fn check_berth_error(stderr: &str, field: &str) -> Result<(), Error> {
             "berth must print one error line naming `{field}`, got {stderr:?}"
         )));
     }
+    Ok(())
+}
+
+/// A probe of a deny-all device rule: /dev/null (in the default allow list)
+/// opens, /dev/kmsg does not. Reading /dev/kmsg needs CAP_SYSLOG
+/// (dmesg_restrict) and would fail anyway; opening it write-only needs
+/// nothing, so only the device rule can refuse it. Needs `allow_mknod`.
+pub const DEVICE_PROBE: &str = "mknod /tmp/null c 1 3 && echo x > /tmp/null && echo null-ok; \
+     mknod /tmp/kmsg c 1 11 && echo berth-device-probe > /tmp/kmsg && echo kmsg-ok; true";
+
+/// Capabilities for `DEVICE_PROBE`: CAP_MKNOD, and nothing that would let it
+/// past the device rule otherwise.
+pub fn allow_mknod(b: &mut Bundle) -> Result<(), Error> {
+    let caps = json!(["CAP_KILL", "CAP_MKNOD"]);
+    for set in ["bounding", "effective", "permitted"] {
+        b.config["process"]["capabilities"][set] = caps.clone();
+    }
+    b.save()
+}
+
+/// What `DEVICE_PROBE` printed under a deny-all rule.
+pub fn check_device_probe(out: &Output) -> Result<(), Error> {
+    let all = format!("{}{}", out.stdout, out.stderr);
+    ensure!(all.contains("null-ok"), "/dev/null (allowed) failed: {all}");
+    ensure!(!all.contains("kmsg-ok"), "/dev/kmsg (denied) opened: {all}");
+    ensure!(
+        all.contains("Operation not permitted"),
+        "expected EPERM from the device rule: {all}"
+    );
     Ok(())
 }

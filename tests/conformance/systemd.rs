@@ -14,7 +14,10 @@ use berth_tests::runtime::{is_berth, wait_file, Output, COMMAND_TIMEOUT};
 use berth_tests::{ensure, ensure_eq, Bundle, Error, Runtime};
 use serde_json::{json, Value};
 
-use crate::common::{check_berth_error, out_dir, pass, sh_bundle, unsupported, SHORT};
+use crate::common::{
+    allow_mknod, check_berth_error, check_device_probe, out_dir, pass, sh_bundle, unsupported,
+    DEVICE_PROBE, SHORT,
+};
 use crate::{case, Case, Outcome};
 
 pub fn cases() -> Vec<Case> {
@@ -97,6 +100,13 @@ impl Scoped {
     /// One property of the unit as `systemctl show` prints it.
     fn prop(&self, name: &str) -> Result<String, Error> {
         unit_prop(&self.unit, name)
+    }
+
+    /// The case ends: unit, cgroup and everything else the container had are gone.
+    fn gone(&self, rt: &Runtime, b: &Bundle) -> Outcome {
+        self.ensure_gone()?;
+        rt.assert_no_leftovers(&self.id, b)?;
+        pass()
     }
 
     /// The unit is unknown to systemd (or stopped and on its way out) and its cgroup is gone.
@@ -219,10 +229,14 @@ fn wait_status(rt: &Runtime, id: &str, want: &str) -> Result<(), Error> {
     }
 }
 
+/// The container's script for `inside_cgroup`: its /proc/self/cgroup, renamed into
+/// place once written so that no half-written file is read, then it stays.
+const REPORT_CGROUP: &str =
+    "cat /proc/self/cgroup > /out/cgroup.tmp && mv /out/cgroup.tmp /out/cgroup; exec sleep 1000";
+
 /// The cgroup a process in the container reports for itself (cgroup v2 line `0::PATH`).
 fn inside_cgroup(out: &Path) -> Result<String, Error> {
     let f = out.join("cgroup");
-    // The container renames the file into place once written: no half-written read.
     ensure!(wait_file(&f, SHORT), "the container wrote no /out/cgroup");
     let text = fs::read_to_string(&f)?;
     text.lines()
@@ -243,7 +257,7 @@ fn systemd_scope_placement_and_limits(rt: &Runtime) -> Outcome {
     let (b, out) = scoped_bundle(
         rt,
         &s,
-        "cat /proc/self/cgroup > /out/cgroup.tmp && mv /out/cgroup.tmp /out/cgroup; exec sleep 1000",
+        REPORT_CGROUP,
         json!({
             "memory": {"limit": 67108864},
             "pids": {"limit": 32},
@@ -277,9 +291,7 @@ fn systemd_scope_placement_and_limits(rt: &Runtime) -> Outcome {
     sd(rt, &["kill", &s.id, "KILL"])?.ok()?;
     wait_status(rt, &s.id, "stopped")?;
     sd(rt, &["delete", &s.id])?.ok()?;
-    s.ensure_gone()?;
-    rt.assert_no_leftovers(&s.id, &b)?;
-    pass()
+    s.gone(rt, &b)
 }
 
 fn systemd_custom_slice(rt: &Runtime) -> Outcome {
@@ -289,12 +301,7 @@ fn systemd_custom_slice(rt: &Runtime) -> Outcome {
     // A nested slice: berthtest.slice/berthtest-PID.slice/berth-ID.scope.
     let slice = format!("berthtest-{}.slice", std::process::id());
     let s = Scoped::new(rt, &slice);
-    let (b, out) = scoped_bundle(
-        rt,
-        &s,
-        "cat /proc/self/cgroup > /out/cgroup.tmp && mv /out/cgroup.tmp /out/cgroup; exec sleep 1000",
-        json!({"pids": {"limit": 20}}),
-    )?;
+    let (b, out) = scoped_bundle(rt, &s, REPORT_CGROUP, json!({"pids": {"limit": 20}}))?;
     create_start(rt, &s, &b)?;
     let want = format!(
         "/berthtest.slice/berthtest-{}.slice/berth-{}.scope",
@@ -311,9 +318,7 @@ fn systemd_custom_slice(rt: &Runtime) -> Outcome {
     ensure_eq!(s.prop("TasksMax")?, "20", "{} TasksMax", s.unit);
     ensure_eq!(s.read("pids.max")?, "20", "pids.max");
     sd(rt, &["delete", "--force", &s.id])?.ok()?;
-    s.ensure_gone()?;
-    rt.assert_no_leftovers(&s.id, &b)?;
-    pass()
+    s.gone(rt, &b)
 }
 
 fn systemd_pids_limit_fork_fails(rt: &Runtime) -> Outcome {
@@ -335,9 +340,7 @@ fn systemd_pids_limit_fork_fails(rt: &Runtime) -> Outcome {
         "no fork failed under pids.limit 4 in a systemd scope: {out}"
     );
     // `run` deletes the container when it exits, unit included.
-    s.ensure_gone()?;
-    rt.assert_no_leftovers(&s.id, &b)?;
-    pass()
+    s.gone(rt, &b)
 }
 
 fn systemd_memory_limit_oom_kills(rt: &Runtime) -> Outcome {
@@ -355,9 +358,7 @@ fn systemd_memory_limit_oom_kills(rt: &Runtime) -> Outcome {
     let out = sd(rt, &["run", "--bundle", &dir, &s.id])?;
     ensure!(!out.stdout.contains("survived"), "dd was not killed: {out}");
     ensure_eq!(out.code, 137, "exit code of the OOM-killed dd: {out}");
-    s.ensure_gone()?;
-    rt.assert_no_leftovers(&s.id, &b)?;
-    pass()
+    s.gone(rt, &b)
 }
 
 fn systemd_device_rule_open_fails(rt: &Runtime) -> Outcome {
@@ -368,29 +369,13 @@ fn systemd_device_rule_open_fails(rt: &Runtime) -> Outcome {
     let (mut b, _) = scoped_bundle(
         rt,
         &s,
-        // Opening /dev/kmsg write-only needs no capability (reading needs CAP_SYSLOG), so
-        // only the device rule can refuse it.
-        "mknod /tmp/null c 1 3 && echo x > /tmp/null && echo null-ok; \
-         mknod /tmp/kmsg c 1 11 && echo berth-device-probe > /tmp/kmsg && echo kmsg-ok; true",
+        DEVICE_PROBE,
         json!({"devices": [{"allow": false, "access": "rwm"}]}),
     )?;
-    let caps = json!(["CAP_KILL", "CAP_MKNOD"]);
-    for set in ["bounding", "effective", "permitted"] {
-        b.config["process"]["capabilities"][set] = caps.clone();
-    }
-    b.save()?;
+    allow_mknod(&mut b)?;
     let dir = b.dir.display().to_string();
-    let out = sd(rt, &["run", "--bundle", &dir, &s.id])?.ok()?;
-    let all = format!("{}{}", out.stdout, out.stderr);
-    ensure!(all.contains("null-ok"), "/dev/null (allowed) failed: {all}");
-    ensure!(!all.contains("kmsg-ok"), "/dev/kmsg (denied) opened: {all}");
-    ensure!(
-        all.contains("Operation not permitted"),
-        "expected EPERM from the device rule: {all}"
-    );
-    s.ensure_gone()?;
-    rt.assert_no_leftovers(&s.id, &b)?;
-    pass()
+    check_device_probe(&sd(rt, &["run", "--bundle", &dir, &s.id])?.ok()?)?;
+    s.gone(rt, &b)
 }
 
 fn systemd_ps_and_stats(rt: &Runtime) -> Outcome {
@@ -428,9 +413,7 @@ fn systemd_ps_and_stats(rt: &Runtime) -> Outcome {
         "no memory usage in the stats: {ev}"
     );
     sd(rt, &["delete", "--force", &s.id])?.ok()?;
-    s.ensure_gone()?;
-    rt.assert_no_leftovers(&s.id, &b)?;
-    pass()
+    s.gone(rt, &b)
 }
 
 fn systemd_delete_removes_unit(rt: &Runtime) -> Outcome {
@@ -454,9 +437,7 @@ fn systemd_delete_removes_unit(rt: &Runtime) -> Outcome {
         "processes in the scope: {procs:?}"
     );
     sd(rt, &["delete", "--force", &s.id])?.ok()?;
-    s.ensure_gone()?;
-    rt.assert_no_leftovers(&s.id, &b)?;
-    pass()
+    s.gone(rt, &b)
 }
 
 fn systemd_failed_create_leaves_no_unit(rt: &Runtime) -> Outcome {
@@ -475,9 +456,7 @@ fn systemd_failed_create_leaves_no_unit(rt: &Runtime) -> Outcome {
     b.save()?;
     let dir = b.dir.display().to_string();
     sd(rt, &["create", "--bundle", &dir, &s.id])?.failed()?;
-    s.ensure_gone()?;
-    rt.assert_no_leftovers(&s.id, &b)?;
-    pass()
+    s.gone(rt, &b)
 }
 
 fn systemd_pause_resume(rt: &Runtime) -> Outcome {
@@ -501,9 +480,7 @@ fn systemd_pause_resume(rt: &Runtime) -> Outcome {
     // A paused container can be deleted by force, and its unit goes with it.
     sd(rt, &["pause", &s.id])?.ok()?;
     sd(rt, &["delete", "--force", &s.id])?.ok()?;
-    s.ensure_gone()?;
-    rt.assert_no_leftovers(&s.id, &b)?;
-    pass()
+    s.gone(rt, &b)
 }
 
 fn systemd_update_sets_properties(rt: &Runtime) -> Outcome {
@@ -517,11 +494,7 @@ fn systemd_update_sets_properties(rt: &Runtime) -> Outcome {
         "exec sleep 1000",
         json!({"pids": {"limit": 10}, "devices": [{"allow": false, "access": "rwm"}]}),
     )?;
-    let caps = json!(["CAP_KILL", "CAP_MKNOD"]);
-    for set in ["bounding", "effective", "permitted"] {
-        b.config["process"]["capabilities"][set] = caps.clone();
-    }
-    b.save()?;
+    allow_mknod(&mut b)?;
     create_start(rt, &s, &b)?;
     sd(
         rt,
@@ -584,9 +557,7 @@ fn systemd_update_sets_properties(rt: &Runtime) -> Outcome {
     let all = format!("{}{}", out.stdout, out.stderr);
     ensure!(all.contains("fork"), "no fork failed after update: {out}");
     sd(rt, &["delete", "--force", &s.id])?.ok()?;
-    s.ensure_gone()?;
-    rt.assert_no_leftovers(&s.id, &b)?;
-    pass()
+    s.gone(rt, &b)
 }
 
 /// A `linux.cgroupsPath` that is not `slice:prefix:name` is refused before any unit exists.
