@@ -174,10 +174,8 @@ pub fn chdir(cwd: &Path) -> Result<()> {
     } else {
         rel
     };
-    let dir = nix::fcntl::openat2(root.as_raw_fd(), rel, how)
+    let dir = crate::sys::openat2(std::os::fd::AsFd::as_fd(&root), rel, how)
         .map_err(|e| Error::config("process.cwd", format!("{}: {e}", cwd.display())))?;
-    // SAFETY: fresh fd from openat2, owned by nobody else.
-    let dir: OwnedFd = unsafe { std::os::fd::FromRawFd::from_raw_fd(dir) };
     nix::unistd::fchdir(dir.as_raw_fd())
         .map_err(|e| Error::config("process.cwd", format!("chdir {}: {e}", cwd.display())))?;
     // Belt and braces: a cwd outside the root makes getcwd fail or say

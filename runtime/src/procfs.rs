@@ -15,7 +15,7 @@ use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
 use std::path::Path;
 
 use nix::errno::Errno;
-use nix::fcntl::{openat2, OFlag, OpenHow, ResolveFlag};
+use nix::fcntl::{OFlag, OpenHow, ResolveFlag};
 use nix::sys::statfs::{fstatfs, PROC_SUPER_MAGIC};
 
 use crate::error::{Error, Result};
@@ -54,9 +54,8 @@ impl ProcFs {
                     | ResolveFlag::RESOLVE_NO_MAGICLINKS
                     | ResolveFlag::RESOLVE_NO_XDEV,
             );
-        let fd = openat2(self.root.as_raw_fd(), rel, how).map_err(ProcWriteError::Open)?;
-        // SAFETY: openat2 returned a fresh fd that nothing else owns.
-        let fd = unsafe { OwnedFd::from_raw_fd(fd) };
+        let fd = crate::sys::openat2(std::os::fd::AsFd::as_fd(&self.root), rel, how)
+            .map_err(ProcWriteError::Open)?;
         if !on_procfs(&fd) {
             return Err(ProcWriteError::NotProc);
         }

@@ -17,6 +17,27 @@ pub fn open<P: ?Sized + nix::NixPath>(
     Ok(unsafe { OwnedFd::from_raw_fd(fd) })
 }
 
+/// openat2(2) returning an owned fd, retried on EAGAIN. With
+/// RESOLVE_IN_ROOT or RESOLVE_BENEATH the kernel refuses a lookup through
+/// `..` that raced a rename or a mount anywhere on the host (global
+/// seqlocks) and asks the caller to try again; on a busy host, other
+/// containers starting are enough. 32 tries, as libpathrs does.
+pub fn openat2<P: ?Sized + nix::NixPath>(
+    dirfd: BorrowedFd<'_>,
+    path: &P,
+    how: nix::fcntl::OpenHow,
+) -> nix::Result<OwnedFd> {
+    let mut tries = 0;
+    loop {
+        match nix::fcntl::openat2(dirfd.as_raw_fd(), path, how) {
+            // SAFETY: openat2 just returned this fd and nothing else owns it.
+            Ok(fd) => return Ok(unsafe { OwnedFd::from_raw_fd(fd) }),
+            Err(Errno::EAGAIN) if tries < 31 => tries += 1,
+            Err(e) => return Err(e),
+        }
+    }
+}
+
 /// Send a payload with `fds` attached over a unix socket (SCM_RIGHTS): the
 /// console socket protocol, the seccomp agent hand-off and the init's
 /// cgroup join all use it.
@@ -160,4 +181,82 @@ pub fn process_start_time(pid: i32) -> Option<u64> {
     }
     // rest starts at field 3 (state); starttime is field 22.
     fields.nth(22 - 4)?.parse().ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use nix::fcntl::{OFlag, OpenHow, ResolveFlag};
+    use std::sync::atomic::{AtomicBool, Ordering};
+    use std::sync::Arc;
+
+    /// Mounts churning elsewhere (here in a private namespace of another
+    /// thread) make a RESOLVE_IN_ROOT lookup through `..` fail with EAGAIN
+    /// now and then; the wrapper must hide that.
+    #[test]
+    fn openat2_survives_concurrent_mounts() {
+        let base = std::env::temp_dir().join(format!("berth-openat2-{}", std::process::id()));
+        let target = base.join("a/b");
+        std::fs::create_dir_all(&target).unwrap();
+        let churn_dir = base.join("churn");
+        std::fs::create_dir_all(&churn_dir).unwrap();
+        let stop = Arc::new(AtomicBool::new(false));
+        let churn = {
+            let stop = stop.clone();
+            let dir = churn_dir.clone();
+            std::thread::spawn(move || {
+                use nix::mount::{mount, umount, MsFlags};
+                // Private to this thread: nothing of the host's changes.
+                nix::sched::unshare(nix::sched::CloneFlags::CLONE_NEWNS).unwrap();
+                mount(
+                    None::<&str>,
+                    "/",
+                    None::<&str>,
+                    MsFlags::MS_REC | MsFlags::MS_PRIVATE,
+                    None::<&str>,
+                )
+                .unwrap();
+                while !stop.load(Ordering::Relaxed) {
+                    mount(
+                        Some("tmpfs"),
+                        &dir,
+                        Some("tmpfs"),
+                        MsFlags::empty(),
+                        None::<&str>,
+                    )
+                    .unwrap();
+                    umount(&dir).unwrap();
+                }
+            })
+        };
+        let root = open(
+            &base,
+            OFlag::O_PATH | OFlag::O_DIRECTORY,
+            nix::sys::stat::Mode::empty(),
+        )
+        .unwrap();
+        let how = OpenHow::new()
+            .flags(OFlag::O_PATH | OFlag::O_CLOEXEC)
+            .resolve(ResolveFlag::RESOLVE_IN_ROOT);
+        let mut raw_eagain = 0;
+        let mut failures = Vec::new();
+        for _ in 0..20_000 {
+            if let Err(Errno::EAGAIN) =
+                nix::fcntl::openat2(root.as_raw_fd(), "a/b/../b/../../a/b", how).map(|fd| {
+                    // SAFETY: fresh fd, closed right away.
+                    drop(unsafe { OwnedFd::from_raw_fd(fd) })
+                })
+            {
+                raw_eagain += 1;
+            }
+            if let Err(e) = openat2(root.as_fd(), "a/b/../b/../../a/b", how) {
+                failures.push(e);
+            }
+        }
+        stop.store(true, Ordering::Relaxed);
+        churn.join().unwrap();
+        let _ = std::fs::remove_dir_all(&base);
+        eprintln!("bare openat2 saw EAGAIN {raw_eagain} times in 20000");
+        assert!(failures.is_empty(), "openat2 wrapper failed: {failures:?}");
+    }
 }

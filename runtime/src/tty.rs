@@ -12,7 +12,7 @@ use std::os::fd::{AsFd, AsRawFd, BorrowedFd, FromRawFd, OwnedFd, RawFd};
 use std::os::unix::net::UnixListener;
 use std::path::{Path, PathBuf};
 
-use nix::fcntl::{openat2, OFlag, OpenHow, ResolveFlag};
+use nix::fcntl::{OFlag, OpenHow, ResolveFlag};
 use nix::mount::{mount, MsFlags};
 use nix::sys::stat::{fstat, Mode, SFlag};
 use nix::sys::termios::{self, SetArg, Termios};
@@ -110,9 +110,7 @@ fn open_in_root(path: &str, flags: OFlag) -> Result<OwnedFd> {
         how = how.mode(Mode::from_bits_truncate(0o666));
     }
     let rel = path.trim_start_matches('/');
-    let fd = openat2(root.as_raw_fd(), rel, how).map_err(|e| Error::sys("openat2", path, e))?;
-    // SAFETY: fresh fd from openat2, owned by nobody else.
-    Ok(unsafe { OwnedFd::from_raw_fd(fd) })
+    crate::sys::openat2(root.as_fd(), rel, how).map_err(|e| Error::sys("openat2", path, e))
 }
 
 /// The ptmx of a real devpts (inode 2, char device 5:2), not a file or a

@@ -8,7 +8,7 @@ use std::os::fd::{AsRawFd, OwnedFd};
 use std::path::{Component, Path, PathBuf};
 
 use nix::errno::Errno;
-use nix::fcntl::{openat2, OFlag, OpenHow, ResolveFlag};
+use nix::fcntl::{OFlag, OpenHow, ResolveFlag};
 use nix::sys::stat::{mkdirat, Mode};
 
 use crate::error::{Error, Result};
@@ -25,9 +25,7 @@ pub fn open(root: &OwnedFd, path: &Path) -> nix::Result<OwnedFd> {
     let how = OpenHow::new()
         .flags(OFlag::O_PATH | OFlag::O_CLOEXEC)
         .resolve(ResolveFlag::RESOLVE_IN_ROOT | ResolveFlag::RESOLVE_NO_MAGICLINKS);
-    let fd = openat2(root.as_raw_fd(), &rel, how)?;
-    // SAFETY: openat2 returned a fresh fd that nothing else owns.
-    Ok(unsafe { std::os::fd::FromRawFd::from_raw_fd(fd) })
+    crate::sys::openat2(std::os::fd::AsFd::as_fd(root), &rel, how)
 }
 
 /// `proc` and `sysfs`, and anything mounted below /proc or /sys, go on an
@@ -56,10 +54,8 @@ pub fn check_plain_destination(root: &OwnedFd, dest: &Path, typ: &str) -> Result
             format!("{}: {why}; refusing to mount {typ} there", dest.display()),
         ))
     };
-    match openat2(root.as_raw_fd(), &relative(dest), how) {
+    match crate::sys::openat2(std::os::fd::AsFd::as_fd(root), &relative(dest), how) {
         Ok(fd) => {
-            // SAFETY: openat2 returned a fresh fd that nothing else owns.
-            let fd: OwnedFd = unsafe { std::os::fd::FromRawFd::from_raw_fd(fd) };
             let is_dir = nix::sys::stat::fstat(fd.as_raw_fd()).is_ok_and(|s| {
                 nix::sys::stat::SFlag::from_bits_truncate(s.st_mode) & nix::sys::stat::SFlag::S_IFMT
                     == nix::sys::stat::SFlag::S_IFDIR
