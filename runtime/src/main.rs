@@ -3,7 +3,8 @@ mod cli;
 use clap::Parser;
 
 fn main() {
-    let cli = cli::Cli::parse();
+    let args: Vec<std::ffi::OsString> = std::env::args_os().collect();
+    let cli = cli::parse_fast(&args).unwrap_or_else(|| cli::Cli::parse_from(args));
     let format = match cli.log_format {
         cli::LogFormat::Text => berth::log::Format::Text,
         cli::LogFormat::Json => berth::log::Format::Json,

@@ -7,6 +7,7 @@ mod create;
 mod delete;
 mod events;
 mod exec;
+mod fast;
 mod features;
 mod kill;
 mod list;
@@ -22,6 +23,8 @@ mod update;
 use std::path::PathBuf;
 
 use clap::{Parser, Subcommand, ValueEnum};
+
+pub use fast::parse as parse_fast;
 
 use berth::container::Global;
 
