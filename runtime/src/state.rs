@@ -187,6 +187,19 @@ impl StateDir {
         crate::config::parse(&raw)
     }
 
+    /// The container's config if its text can hold `key` (a hook kind):
+    /// `start` and `delete` need the config only for hooks, and most
+    /// containers have none, so the parse is skipped when the word is
+    /// absent. A `\u` escape could spell the key, so it parses then too.
+    pub fn load_config_for(&self, key: &str) -> Result<Option<oci_spec::runtime::Spec>> {
+        let p = self.config_path();
+        let raw = std::fs::read(&p).io("read", &p)?;
+        if !mentions(&raw, key.as_bytes()) && !mentions(&raw, b"\\u") {
+            return Ok(None);
+        }
+        crate::config::parse(&raw).map(Some)
+    }
+
     /// Write state.json atomically (rename), so a reader never sees half.
     pub fn save(&self, state: &State) -> Result<()> {
         let tmp = self.path.join(".state.json.tmp");
@@ -254,6 +267,10 @@ fn with_status(mut state: State, dir: &Path) -> State {
         Status::Running
     };
     state
+}
+
+fn mentions(haystack: &[u8], needle: &[u8]) -> bool {
+    haystack.windows(needle.len()).any(|w| w == needle)
 }
 
 fn flock_exclusive(f: &File, path: &Path) -> Result<()> {
@@ -325,5 +342,40 @@ mod tests {
             assert!(validate_id(bad).is_err(), "{bad:?}");
         }
         validate_id("my-container_1.2").unwrap();
+    }
+
+    #[test]
+    fn parses_the_config_only_when_it_can_hold_the_hook() {
+        let root = std::env::temp_dir().join(format!("berth-state-test-{}", std::process::id()));
+        let dir = StateDir::create(&root, "c").unwrap();
+        let with = |text: &str| {
+            dir.save_config(text.as_bytes()).unwrap();
+            dir.load_config_for("poststop")
+        };
+        let plain = r#"{"ociVersion":"1.0.2","root":{"path":"rootfs"}}"#;
+        assert!(with(plain).unwrap().is_none());
+        let hook = r#"{"ociVersion":"1.0.2","hooks":{"poststop":[{"path":"/bin/true"}]}}"#;
+        let spec = with(hook).unwrap().expect("parsed");
+        assert_eq!(
+            spec.hooks()
+                .as_ref()
+                .and_then(|h| h.poststop().as_ref())
+                .map(Vec::len),
+            Some(1)
+        );
+        // "poststop" spelled with an escape is still the key.
+        let escaped = r#"{"ociVersion":"1.0.2","hooks":{"\u0070oststop":[{"path":"/bin/true"}]}}"#;
+        let spec = with(escaped).unwrap().expect("parsed");
+        assert_eq!(
+            spec.hooks()
+                .as_ref()
+                .and_then(|h| h.poststop().as_ref())
+                .map(Vec::len),
+            Some(1)
+        );
+        // A broken config still fails when it must be read.
+        assert!(with(r#"{"hooks":{"poststop":"#).is_err());
+        dir.remove().unwrap();
+        let _ = std::fs::remove_dir(&root);
     }
 }

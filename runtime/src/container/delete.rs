@@ -68,7 +68,7 @@ pub fn delete_known(g: &Global, id: &str, force: bool, known: Option<Known>) -> 
     let spec = match &known {
         Some(k) => Some(k.spec),
         None => {
-            loaded = dir.load_config().ok();
+            loaded = dir.load_config_for(hooks::POSTSTOP).ok().flatten();
             loaded.as_ref()
         }
     };

@@ -86,7 +86,9 @@ pub fn release(dir: &StateDir, state: &State) -> Result<()> {
 }
 
 pub fn poststart(dir: &StateDir, state: &State) {
-    let Ok(spec) = dir.load_config() else { return };
+    let Ok(Some(spec)) = dir.load_config_for(hooks::POSTSTART) else {
+        return;
+    };
     poststart_with(&spec, state);
 }
 
