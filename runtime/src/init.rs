@@ -35,9 +35,9 @@ pub struct Init<'a> {
     /// Runtime fds the clone inherited that the init must not keep (the
     /// state directory lock).
     pub inherited: Vec<std::os::fd::RawFd>,
-    /// Unshare the new network namespace first thing (left out of the
-    /// clone so that it overlaps the runtime's cgroup work).
-    pub unshare_net: bool,
+    /// New namespaces to unshare first thing (left out of the clone so that
+    /// they overlap the runtime's cgroup work; `Plan::init_unshares`).
+    pub unshare: CloneFlags,
 }
 
 /// Runs in the cloned child; never returns.
@@ -47,10 +47,11 @@ pub fn run(init: Init, chan: Channel) -> ! {
     }
     // Before joining the cgroup, as it was part of the clone before; a
     // failure is reported once the runtime listens (after `Go`).
-    let early = if init.unshare_net {
-        unshare(CloneFlags::CLONE_NEWNET).map_err(|e| Error::sys("unshare", "network namespace", e))
-    } else {
+    let early = if init.unshare.is_empty() {
         Ok(())
+    } else {
+        unshare(init.unshare)
+            .map_err(|e| Error::sys("unshare", crate::namespaces::describe(init.unshare), e))
     };
     let mut created = false;
     let err = match init.phases(&chan, &mut created, early) {

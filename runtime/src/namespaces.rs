@@ -84,6 +84,44 @@ impl Plan {
     }
 }
 
+impl Plan {
+    /// The new namespaces the init makes itself, with one unshare(2) right
+    /// after the clone, instead of the clone making them: the kernel's work
+    /// for them (~0.6 ms for network, mount, ipc and uts on the benchmark
+    /// VM) then runs while the runtime makes the cgroup, not before it.
+    /// Not pid (the init must be the clone to be its pid 1), not user (the
+    /// others must belong to it), and nothing when an intermediate process
+    /// clones the init.
+    pub fn init_unshares(&self) -> CloneFlags {
+        if self.needs_intermediate() {
+            return CloneFlags::empty();
+        }
+        self.clone_flags()
+            & (CloneFlags::CLONE_NEWNET
+                | CloneFlags::CLONE_NEWIPC
+                | CloneFlags::CLONE_NEWUTS
+                | CloneFlags::CLONE_NEWNS)
+    }
+}
+
+/// "network, mount namespaces" for error messages.
+pub fn describe(flags: CloneFlags) -> String {
+    let names: Vec<&str> = [
+        (CloneFlags::CLONE_NEWNET, "network"),
+        (CloneFlags::CLONE_NEWIPC, "ipc"),
+        (CloneFlags::CLONE_NEWUTS, "uts"),
+        (CloneFlags::CLONE_NEWNS, "mount"),
+        (CloneFlags::CLONE_NEWPID, "pid"),
+        (CloneFlags::CLONE_NEWUSER, "user"),
+        (CloneFlags::CLONE_NEWCGROUP, "cgroup"),
+    ]
+    .into_iter()
+    .filter(|(f, _)| flags.contains(*f))
+    .map(|(_, n)| n)
+    .collect();
+    format!("{} namespaces", names.join(", "))
+}
+
 pub fn flag(t: LinuxNamespaceType) -> CloneFlags {
     match t {
         LinuxNamespaceType::Mount => CloneFlags::CLONE_NEWNS,

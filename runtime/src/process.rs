@@ -23,11 +23,11 @@ use crate::sync::{self, Channel, Msg};
 /// gets the init's pid and its end of the channel.
 #[allow(unreachable_code)]
 ///
-/// `net_in_init`: leave the new network namespace out of the clone; the init
-/// unshares it (direct case only).
+/// `late`: new namespaces left out of the clone; the init unshares them
+/// (direct case only, `Plan::init_unshares`).
 pub fn spawn(
     plan: &Plan,
-    net_in_init: bool,
+    late: CloneFlags,
     init: impl FnOnce(Channel) -> Infallible,
 ) -> Result<(Pid, Channel)> {
     // Before anything enters the container: see selfexe.rs.
@@ -41,11 +41,7 @@ pub fn spawn(
     }
     let (parent, child) = sync::pair()?;
     if !plan.needs_intermediate() {
-        let mut flags = plan.clone_flags();
-        if net_in_init {
-            flags.remove(CloneFlags::CLONE_NEWNET);
-        }
-        let flags = flags.bits();
+        let flags = (plan.clone_flags() - late).bits();
         return match crate::sys::clone_fork(flags).map_err(|e| Error::sys("clone", "init", e))? {
             None => {
                 drop(parent);
