@@ -3,7 +3,8 @@
 //! Interface used by the lifecycle code:
 //! - [`Cgroup::create`] at `create`, before the init joins (it waits): makes the
 //!   cgroup (v1, v2 or systemd, picked from what the host mounts) and applies
-//!   `linux.resources`; on failure nothing is left behind.
+//!   `linux.resources`; on failure nothing is left behind. In two steps,
+//!   [`Cgroup::plan`] before the init is cloned and [`Planned::make`] after.
 //! - [`Cgroup::add_task`] puts the init in it before the init does anything;
 //!   on v1 the init joins by itself instead, first thing ([`Cgroup::self_join`]).
 //! - [`Cgroup::open`] rebuilds the handle from what `state.json` recorded.
@@ -94,6 +95,15 @@ impl Cgroup {
     /// Make the container's cgroup with `linux.resources` in effect, before
     /// any process is in it. Nothing is left behind on error.
     pub fn create(spec: &Spec, id: &str, systemd: bool) -> Result<Cgroup, CgroupError> {
+        Cgroup::plan(spec, id, systemd)?.make()
+    }
+
+    /// Everything `create` does short of touching the cgroup filesystem:
+    /// where the cgroup goes, the host's layout, the limits checked against
+    /// it. `create` runs this before it clones the init (a bad limit then
+    /// costs no process, and the parsing is not slowed by copy-on-write
+    /// faults), and [`Planned::make`] after.
+    pub fn plan(spec: &Spec, id: &str, systemd: bool) -> Result<Planned, CgroupError> {
         let linux = spec.linux().as_ref();
         let path = linux.and_then(|l| l.cgroups_path().as_deref());
         let resources = linux
@@ -102,17 +112,8 @@ impl Cgroup {
         let placement = Placement::resolve(path, id, systemd)?;
         let hierarchy = Hierarchy::detect()?;
         validate::check(&resources, &hierarchy)?;
-        let mut cg = Cgroup::build(placement, hierarchy, systemd)?;
-        if systemd {
-            cg.pending = Some(resources);
-            return Ok(cg);
-        }
-        let created = cg.hierarchy.make(&cg.placement.path())?;
-        if let Err(e) = cg.write_new(&resources) {
-            hierarchy::remove_dirs(&created);
-            return Err(e);
-        }
-        Ok(cg)
+        let cg = Cgroup::build(placement, hierarchy, systemd)?;
+        Ok(Planned { cg, resources })
     }
 
     pub fn open(record: &CgroupRecord) -> Result<Cgroup, CgroupError> {
@@ -486,5 +487,28 @@ impl Cgroup {
                 msg: format!("{op}: {e}"),
             },
         }
+    }
+}
+
+/// A cgroup placed and checked but not made yet ([`Cgroup::plan`]).
+pub struct Planned {
+    cg: Cgroup,
+    resources: LinuxResources,
+}
+
+impl Planned {
+    /// Make the cgroup and write its limits; on failure nothing is left.
+    pub fn make(self) -> Result<Cgroup, CgroupError> {
+        let Planned { mut cg, resources } = self;
+        if cg.record.systemd {
+            cg.pending = Some(resources);
+            return Ok(cg);
+        }
+        let created = cg.hierarchy.make(&cg.placement.path())?;
+        if let Err(e) = cg.write_new(&resources) {
+            hierarchy::remove_dirs(&created);
+            return Err(e);
+        }
+        Ok(cg)
     }
 }

@@ -105,11 +105,18 @@ fn build(g: &Global, opts: &CreateOpts, bundle: &Bundle, cleanup: &mut Cleanup) 
         inherited: vec![dir.lock_fd()],
         unshare: late,
     };
+    let planned = rootless_may_skip(
+        bundle,
+        Cgroup::plan(&bundle.spec, &opts.id, g.systemd_cgroup),
+    )?;
     let (pid, chan) = process::spawn(&plan, late, |chan| crate::init::run(init, chan))?;
     cleanup.init = Some(pid);
 
     // The init waits for `Go` (and `Join` before it) meanwhile.
-    let cgroup = place_in_cgroup(g, opts, bundle)?;
+    let cgroup = match planned {
+        Some(p) => rootless_may_skip(bundle, p.make())?,
+        None => None,
+    };
     let record = cgroup.as_ref().map(|c| c.record().clone());
     cleanup.cgroup = cgroup;
     if let Some(cg) = &cleanup.cgroup {
@@ -161,11 +168,14 @@ fn build(g: &Global, opts: &CreateOpts, bundle: &Bundle, cleanup: &mut Cleanup) 
     Ok(state)
 }
 
-/// The container's cgroup. Rootless (not root on the host) and without
-/// `linux.resources`, a cgroup we may not create is skipped, as runc does:
-/// nothing asked for a limit, and the user may have no delegated cgroup.
-fn place_in_cgroup(g: &Global, opts: &CreateOpts, bundle: &Bundle) -> Result<Option<Cgroup>> {
-    match Cgroup::create(&bundle.spec, &opts.id, g.systemd_cgroup) {
+/// Rootless (not root on the host) and without `linux.resources`, a cgroup
+/// we may not create is skipped, as runc does: nothing asked for a limit,
+/// and the user may have no delegated cgroup.
+fn rootless_may_skip<T>(
+    bundle: &Bundle,
+    step: std::result::Result<T, crate::cgroups::CgroupError>,
+) -> Result<Option<T>> {
+    match step {
         Ok(cg) => Ok(Some(cg)),
         Err(e) if !nix::unistd::geteuid().is_root() && !asks_for_limits(&bundle.spec) => {
             crate::log::debug(&format!("rootless: no cgroup: {e}"));
