@@ -301,6 +301,23 @@ fn pseudo_filesystems(rt: &Runtime) -> Outcome {
             .all(|x| x.has("ro")),
         "cgroup mounts must be ro as configured: {cg:?}"
     );
+    // Every mount of the cgroup view (the v1 tmpfs and each hierarchy, or
+    // the one cgroup2) carries the configured per-mount options; ro is
+    // checked on the cgroup filesystems only (runc leaves the v1 tmpfs rw).
+    for x in &cg {
+        let opts: &[&str] = if x.fstype.starts_with("cgroup") {
+            &["ro", "nosuid", "nodev", "noexec"]
+        } else {
+            &["nosuid", "nodev", "noexec"]
+        };
+        for &opt in opts {
+            ensure!(
+                x.options.iter().any(|o| o == opt),
+                "{} lacks {opt}: {x:?}",
+                x.mount_point
+            );
+        }
+    }
     let devpts = need(&m, "/dev/pts")?;
     ensure!(
         devpts.has("newinstance") || devpts.has("ptmxmode=666"),

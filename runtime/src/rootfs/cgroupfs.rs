@@ -47,6 +47,10 @@ pub fn mount(ctx: &Context, target: &OwnedFd, flags: MsFlags, dest: &Path) -> Re
     let own = std::fs::read_to_string("/proc/self/cgroup")
         .map_err(|e| Error::io("read", "/proc/self/cgroup", e))?;
     let in_cgroupns = own.lines().all(|l| l.ends_with(":/"));
+    // Inside our fresh tmpfs, which nothing else can have changed: plain
+    // names through `top`, no resolution needed.
+    let top_path = resolve::fd_path(&top);
+    let mut binds = Vec::new();
     for line in own.lines() {
         let mut parts = line.splitn(3, ':');
         let (Some(_), Some(ctrls), Some(path)) = (parts.next(), parts.next(), parts.next()) else {
@@ -64,9 +68,7 @@ pub fn mount(ctx: &Context, target: &OwnedFd, flags: MsFlags, dest: &Path) -> Re
             Ok(()) | Err(nix::errno::Errno::EEXIST) => {}
             Err(e) => return Err(Error::sys("mkdirat", dest.join(name).display(), e)),
         }
-        let sub = resolve::open(ctx.root, &dest.join(name))
-            .map_err(|e| Error::sys("openat2", dest.join(name).display(), e))?;
-        let spath = resolve::fd_path(&sub);
+        let spath = format!("{top_path}/{name}");
         let r = if in_cgroupns {
             nix::mount::mount(
                 Some("cgroup"),
@@ -77,6 +79,7 @@ pub fn mount(ctx: &Context, target: &OwnedFd, flags: MsFlags, dest: &Path) -> Re
             )
         } else {
             let src = host_dir.join(path.trim_start_matches('/'));
+            binds.push(spath.clone());
             nix::mount::mount(
                 Some(&src),
                 spath.as_str(),
@@ -84,18 +87,6 @@ pub fn mount(ctx: &Context, target: &OwnedFd, flags: MsFlags, dest: &Path) -> Re
                 MsFlags::MS_BIND,
                 None::<&str>,
             )
-            .and_then(|()| {
-                // Through the fresh tmpfs and a plain name: reaching a kernfs
-                // root by a magic-link jump makes the remount fail (ENOENT).
-                let again = format!("{}/{name}", resolve::fd_path(&top));
-                nix::mount::mount(
-                    None::<&str>,
-                    again.as_str(),
-                    None::<&str>,
-                    MsFlags::MS_BIND | MsFlags::MS_REMOUNT | flags,
-                    None::<&str>,
-                )
-            })
         };
         mount_err(r, &dest.join(name))?;
         // cpu,cpuacct is also reachable as cpu and cpuacct, as on the host.
@@ -105,10 +96,49 @@ pub fn mount(ctx: &Context, target: &OwnedFd, flags: MsFlags, dest: &Path) -> Re
             }
         }
     }
-    if ro {
-        super::mounts::remount(&top, dest, MsFlags::MS_RDONLY | base)?;
+    // The options (ro, nosuid, ...) on the tmpfs and every hierarchy in one
+    // call rather than a remount per bind (ten on a v1 host).
+    match crate::sys::mount_setattr_recursive(std::os::fd::AsFd::as_fd(&top), mount_attrs(flags)) {
+        Ok(()) => Ok(()),
+        Err(nix::errno::Errno::ENOSYS) => {
+            for spath in &binds {
+                // Through the fresh tmpfs and a plain name: reaching a kernfs
+                // root by a magic-link jump makes the remount fail (ENOENT).
+                let r = nix::mount::mount(
+                    None::<&str>,
+                    spath.as_str(),
+                    None::<&str>,
+                    MsFlags::MS_BIND | MsFlags::MS_REMOUNT | flags,
+                    None::<&str>,
+                );
+                mount_err(r, dest)?;
+            }
+            if ro {
+                super::mounts::remount(&top, dest, MsFlags::MS_RDONLY | base)?;
+            }
+            Ok(())
+        }
+        Err(e) => Err(Error::sys("mount_setattr", dest.display(), e)),
     }
-    Ok(())
+}
+
+/// The MOUNT_ATTR_* bits for a mount's MS_* flags.
+fn mount_attrs(flags: MsFlags) -> u64 {
+    let mut a = 0;
+    for (ms, attr) in [
+        (MsFlags::MS_RDONLY, 0x1),
+        (MsFlags::MS_NOSUID, 0x2),
+        (MsFlags::MS_NODEV, 0x4),
+        (MsFlags::MS_NOEXEC, 0x8),
+        (MsFlags::MS_NOATIME, 0x10),
+        (MsFlags::MS_STRICTATIME, 0x20),
+        (MsFlags::MS_NODIRATIME, 0x80),
+    ] {
+        if flags.contains(ms) {
+            a |= attr;
+        }
+    }
+    a
 }
 
 fn mount_err(r: nix::Result<()>, dest: &Path) -> Result<()> {
