@@ -34,15 +34,19 @@ all: build
 build: build-deps
 	$(CARGO) build --workspace
 
-# The release berth is linked statically (glibc, static-pie: still ASLR): no shared
-# libraries to map, relocate and fault in at each of the execs of a container's life
-# (~0.3 ms and ~50 page faults per exec on the 2-core bench host, docs/architecture.md).
+# The release berth is linked statically and at a fixed address (glibc, static non-PIE):
+# no shared libraries to map, and none of static-pie's ~12k relocations to apply, at each
+# of the execs of a container's life (berth state of a missing id: 246k -> 90k
+# instructions, 107 -> 49 page faults; run of /bin/true -0.25 ms). The cost is ASLR of
+# berth's own image (stack, heap and mmaps stay randomised), as for Debian's runc and
+# every default Go build; docs/security.md. BERTH_PIE=1 builds static-pie instead.
 # crt-static must not reach proc-macros, hence --target; the static binary then
 # replaces cargo's dynamic target/release/berth.
 HOST_TRIPLE := $(shell rustc -vV 2>/dev/null | sed -n 's/^host: //p')
 release: build-deps
 	$(CARGO) build --workspace --release
-	RUSTFLAGS="-C target-feature=+crt-static" $(CARGO) build --release -p berth --target $(HOST_TRIPLE)
+	RUSTFLAGS="-C target-feature=+crt-static $(if $(BERTH_PIE),,-C relocation-model=static)" \
+	  $(CARGO) build --release -p berth --target $(HOST_TRIPLE)
 	install -m 0755 target/$(HOST_TRIPLE)/release/berth target/release/berth
 
 install: release
