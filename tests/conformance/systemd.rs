@@ -492,7 +492,7 @@ fn systemd_update_sets_properties(rt: &Runtime) -> Outcome {
         rt,
         &s,
         "exec sleep 1000",
-        json!({"pids": {"limit": 10}, "devices": [{"allow": false, "access": "rwm"}]}),
+        json!({"pids": {"limit": 64}, "devices": [{"allow": false, "access": "rwm"}]}),
     )?;
     allow_mknod(&mut b)?;
     create_start(rt, &s, &b)?;
@@ -501,7 +501,7 @@ fn systemd_update_sets_properties(rt: &Runtime) -> Outcome {
         &[
             "update",
             "--pids-limit",
-            "7",
+            "20",
             "--memory",
             "64m",
             "--memory-swap",
@@ -510,10 +510,15 @@ fn systemd_update_sets_properties(rt: &Runtime) -> Outcome {
         ],
     )?
     .ok()?;
-    ensure_eq!(s.read("pids.max")?, "7", "pids.max after update");
+    ensure_eq!(s.read("pids.max")?, "20", "pids.max after update");
     ensure_eq!(s.read("memory.max")?, "67108864", "memory.max after update");
     // systemd must know the new limits too, or its next reload puts the old ones back.
-    ensure_eq!(s.prop("TasksMax")?, "7", "{} TasksMax after update", s.unit);
+    ensure_eq!(
+        s.prop("TasksMax")?,
+        "20",
+        "{} TasksMax after update",
+        s.unit
+    );
     ensure_eq!(
         s.prop("MemoryMax")?,
         "67108864",
@@ -521,7 +526,7 @@ fn systemd_update_sets_properties(rt: &Runtime) -> Outcome {
         s.unit
     );
     systemctl(&["daemon-reload"])?;
-    ensure_eq!(s.read("pids.max")?, "7", "pids.max after daemon-reload");
+    ensure_eq!(s.read("pids.max")?, "20", "pids.max after daemon-reload");
     ensure_eq!(
         s.read("memory.max")?,
         "67108864",
@@ -543,7 +548,10 @@ fn systemd_update_sets_properties(rt: &Runtime) -> Outcome {
         !out.stdout.contains("kmsg-ok") && out.stderr.contains("Operation not permitted"),
         "the device rule no longer bites after update and daemon-reload: {out}"
     );
-    // The new pids limit bites: with sleep as the only process, 7 more cannot all start.
+    // The new (lower) pids limit bites: with sleep as the only process, 24 more cannot all
+    // start, which 64 would have allowed.
+    // (It leaves room for the exec itself: runc's Go init needs several threads, and
+    // under a limit of 7 it could not start at all.)
     let out = sd(
         rt,
         &[
@@ -551,7 +559,7 @@ fn systemd_update_sets_properties(rt: &Runtime) -> Outcome {
             &s.id,
             "sh",
             "-c",
-            "for i in 1 2 3 4 5 6 7 8; do sleep 5 & done 2>&1; echo looped",
+            "for i in $(seq 24); do sleep 5 & done 2>&1; echo looped",
         ],
     )?;
     let all = format!("{}{}", out.stdout, out.stderr);

@@ -449,9 +449,14 @@ impl Cgroup {
             }
         }
         if self.record.systemd {
-            self.manager()?
-                .remove()
-                .map_err(|e| self.lib_err(e, "remove"))?;
+            if let Err(e) = self.manager()?.remove() {
+                // systemd stops and unloads an emptied scope by itself; when
+                // it did so first, stopping it fails with "not loaded".
+                let gone = e.to_string().contains("not loaded") || !dirs.iter().any(|d| d.exists());
+                if !gone {
+                    return Err(self.lib_err(e, "remove"));
+                }
+            }
         }
         // An exited task may linger in the cgroup for a moment (EBUSY).
         let deadline = Instant::now() + Duration::from_secs(2);
