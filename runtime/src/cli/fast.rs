@@ -265,6 +265,11 @@ mod tests {
             "kill c1 KILL",
             "kill --all c1 9",
             "kill c1 SIGUSR1 -a",
+            "create --debug c1 --systemd-cgroup",
+            "state c1 --log-format json --log /l",
+            "--root /r --systemd-cgroup --log-format json --log /l create --bundle /b --pid-file /p --console-socket /s --no-new-keyring c1",
+            "--root /r --log /l --log-format json kill --all c1 9",
+            "--root /r --log /l --log-format json delete --force c1",
         ] {
             same(s);
         }
