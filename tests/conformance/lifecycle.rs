@@ -190,6 +190,12 @@ fn run_returns_exit_code(rt: &Runtime) -> Outcome {
     let b0 = sh_bundle(rt, "true")?;
     let id0 = rt.new_id();
     ensure_eq!(rt.run(&id0, &b0)?.code, 0, "exit code of `run true`");
+    // An init that leaves children behind: they die with its pid namespace, and `run`
+    // still removes everything (no process, no cgroup) before it returns.
+    let b1 = sh_bundle(rt, "sleep 1000 & sleep 1000 & exit 4")?;
+    let id1 = rt.new_id();
+    ensure_eq!(rt.run(&id1, &b1)?.code, 4, "exit code of `run` leaving children");
+    rt.assert_no_leftovers(&id1, &b1)?;
     pass()
 }
 

@@ -15,6 +15,11 @@ pub struct Known<'a> {
     pub init_start_time: u64,
     pub spec: &'a Spec,
     pub cgroup: Option<&'a Cgroup>,
+    /// The caller reaped the init, and it was pid 1 of a pid namespace of
+    /// its own: the kernel killed and reaped every other process of that
+    /// namespace before the init could be reaped, so no freezer check and
+    /// no kill are needed (the cgroup's removal still checks it is empty).
+    pub reaped_alone: bool,
 }
 
 pub fn delete(g: &Global, id: &str, force: bool) -> Result<()> {
@@ -54,13 +59,15 @@ pub fn delete_known(g: &Global, id: &str, force: bool, known: Option<Known>) -> 
         _ => state.cgroup.as_ref().map(Cgroup::open).transpose()?,
     };
     let cg = opened.as_ref().or(known.as_ref().and_then(|k| k.cgroup));
-    // A frozen (paused) process cannot act on SIGKILL until thawed.
-    if let Some(cg) = cg {
-        if cg.is_frozen().unwrap_or(false) {
-            cg.thaw()?;
+    if !known.as_ref().is_some_and(|k| k.reaped_alone) {
+        // A frozen (paused) process cannot act on SIGKILL until thawed.
+        if let Some(cg) = cg {
+            if cg.is_frozen().unwrap_or(false) {
+                cg.thaw()?;
+            }
         }
+        super::kill::kill_all_and_wait(&state, cg)?;
     }
-    super::kill::kill_all_and_wait(&state, cg)?;
     if let Some(cg) = cg {
         cg.destroy()?;
     }

@@ -83,6 +83,8 @@ pub fn run(g: &Global, opts: &CreateOpts, detach: bool) -> Result<i32> {
         init_start_time: state.init_start_time,
         spec: &spec,
         cgroup: cgroup.as_ref(),
+        reaped_alone: crate::namespaces::Plan::from_spec(&spec)
+            .creates(oci_spec::runtime::LinuxNamespaceType::Pid),
     };
     super::delete::delete_known(g, &opts.id, true, Some(known))?;
     Ok(code)
