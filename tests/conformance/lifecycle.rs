@@ -194,7 +194,11 @@ fn run_returns_exit_code(rt: &Runtime) -> Outcome {
     // still removes everything (no process, no cgroup) before it returns.
     let b1 = sh_bundle(rt, "sleep 1000 & sleep 1000 & exit 4")?;
     let id1 = rt.new_id();
-    ensure_eq!(rt.run(&id1, &b1)?.code, 4, "exit code of `run` leaving children");
+    ensure_eq!(
+        rt.run(&id1, &b1)?.code,
+        4,
+        "exit code of `run` leaving children"
+    );
     rt.assert_no_leftovers(&id1, &b1)?;
     pass()
 }
