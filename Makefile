@@ -104,7 +104,7 @@ bench: release deps
 	# The shim scripts name files $$OUT/NAME=PATH...: the directory must exist.
 	mkdir -p "$(BENCH_OUT)/shim-memory/berth=$(CURDIR)/target/release" "$(BENCH_OUT)/log-throughput/berth=$(CURDIR)/target/release"
 	$(BENCH)/shim-memory.sh -o $(BENCH_OUT)/shim-memory berth=$(CURDIR)/target/release/berth-shim conmon containerd
-	$(BENCH)/log-throughput.sh -o $(BENCH_OUT)/log-throughput -m 1024 floor conmon containerd berth=$(CURDIR)/target/release/berth-shim
+	$(BENCH)/log-throughput.sh -o $(BENCH_OUT)/log-throughput -m 1024 floor direct conmon containerd berth=$(CURDIR)/target/release/berth-shim
 	# The issue's "no byte lost" for the same 1 GiB: the log's content after stripping the CRI
 	# prefixes, and the shim's peak RSS (log-throughput.sh only checks the file size).
 	@SHIM_LOG_MIB=1024 RUNTIME=$$(command -v runc) $(CARGO) test --release -p berth-shim --test conmon_log -- --nocapture \

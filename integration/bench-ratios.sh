@@ -49,6 +49,16 @@ if [ -f "$lt" ]; then
     [ -n "$(lcol "$row" 2 2)" ] || continue
     echo "  $row/cat  $(ratio "$(lcol "$row" 2 2)" "$(lcol floor 2 2)")   peak RSS $(lcol "$row" 3 1) MiB"
   done
+  # `cat` runs the host's coreutils yes|head; the containers run busybox's, which writes a
+  # line per write(2). `direct` is that container writing straight into the file, with no
+  # monitor: what a monitor could reach at best.
+  if [ -n "$(lcol direct 2 2)" ]; then
+    echo "  direct/cat  $(ratio "$(lcol direct 2 2)" "$(lcol floor 2 2)")   (the container's own rate, no monitor)"
+    for row in berth conmon containerd; do
+      [ -n "$(lcol "$row" 2 2)" ] || continue
+      echo "  $row/direct  $(ratio "$(lcol "$row" 2 2)" "$(lcol direct 2 2)")"
+    done
+  fi
 fi
 if [ -f "$OUT/shim-log-check.txt" ]; then
   echo "conmon-mode log content check: $(tr '\n' ' ' < "$OUT/shim-log-check.txt")"
