@@ -174,7 +174,7 @@ pub fn chdir(cwd: &Path) -> Result<()> {
     } else {
         rel
     };
-    let dir = crate::sys::openat2(std::os::fd::AsFd::as_fd(&root), rel, how)
+    let dir = crate::sys::openat2(&root, rel, how)
         .map_err(|e| Error::config("process.cwd", format!("{}: {e}", cwd.display())))?;
     nix::unistd::fchdir(dir.as_raw_fd())
         .map_err(|e| Error::config("process.cwd", format!("chdir {}: {e}", cwd.display())))?;

@@ -104,20 +104,21 @@ impl Plan {
     }
 }
 
-/// "network, mount namespaces" for error messages.
+/// "net, mnt namespaces" for error messages (the names `setns` paths use).
 pub fn describe(flags: CloneFlags) -> String {
-    let names: Vec<&str> = [
-        (CloneFlags::CLONE_NEWNET, "network"),
-        (CloneFlags::CLONE_NEWIPC, "ipc"),
-        (CloneFlags::CLONE_NEWUTS, "uts"),
-        (CloneFlags::CLONE_NEWNS, "mount"),
-        (CloneFlags::CLONE_NEWPID, "pid"),
-        (CloneFlags::CLONE_NEWUSER, "user"),
-        (CloneFlags::CLONE_NEWCGROUP, "cgroup"),
+    use LinuxNamespaceType as T;
+    let names: Vec<String> = [
+        T::Network,
+        T::Ipc,
+        T::Uts,
+        T::Mount,
+        T::Pid,
+        T::User,
+        T::Cgroup,
     ]
     .into_iter()
-    .filter(|(f, _)| flags.contains(*f))
-    .map(|(_, n)| n)
+    .filter(|t| flags.contains(flag(*t)))
+    .map(|t| t.to_string())
     .collect();
     format!("{} namespaces", names.join(", "))
 }

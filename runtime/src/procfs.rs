@@ -54,8 +54,7 @@ impl ProcFs {
                     | ResolveFlag::RESOLVE_NO_MAGICLINKS
                     | ResolveFlag::RESOLVE_NO_XDEV,
             );
-        let fd = crate::sys::openat2(std::os::fd::AsFd::as_fd(&self.root), rel, how)
-            .map_err(ProcWriteError::Open)?;
+        let fd = crate::sys::openat2(&self.root, rel, how).map_err(ProcWriteError::Open)?;
         if !on_procfs(&fd) {
             return Err(ProcWriteError::NotProc);
         }

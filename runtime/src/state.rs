@@ -355,24 +355,19 @@ mod tests {
         let plain = r#"{"ociVersion":"1.0.2","root":{"path":"rootfs"}}"#;
         assert!(with(plain).unwrap().is_none());
         let hook = r#"{"ociVersion":"1.0.2","hooks":{"poststop":[{"path":"/bin/true"}]}}"#;
-        let spec = with(hook).unwrap().expect("parsed");
-        assert_eq!(
-            spec.hooks()
-                .as_ref()
-                .and_then(|h| h.poststop().as_ref())
-                .map(Vec::len),
-            Some(1)
-        );
         // "poststop" spelled with an escape is still the key.
         let escaped = r#"{"ociVersion":"1.0.2","hooks":{"\u0070oststop":[{"path":"/bin/true"}]}}"#;
-        let spec = with(escaped).unwrap().expect("parsed");
-        assert_eq!(
-            spec.hooks()
-                .as_ref()
-                .and_then(|h| h.poststop().as_ref())
-                .map(Vec::len),
-            Some(1)
-        );
+        for text in [hook, escaped] {
+            let spec = with(text).unwrap().expect("parsed");
+            assert_eq!(
+                spec.hooks()
+                    .as_ref()
+                    .and_then(|h| h.poststop().as_ref())
+                    .map(Vec::len),
+                Some(1),
+                "{text}"
+            );
+        }
         // A broken config still fails when it must be read.
         assert!(with(r#"{"hooks":{"poststop":"#).is_err());
         dir.remove().unwrap();

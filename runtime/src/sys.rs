@@ -23,13 +23,14 @@ pub fn open<P: ?Sized + nix::NixPath>(
 /// seqlocks) and asks the caller to try again; on a busy host, other
 /// containers starting are enough. 32 tries, as libpathrs does.
 pub fn openat2<P: ?Sized + nix::NixPath>(
-    dirfd: BorrowedFd<'_>,
+    dirfd: impl AsFd,
     path: &P,
     how: nix::fcntl::OpenHow,
 ) -> nix::Result<OwnedFd> {
+    let dirfd = dirfd.as_fd().as_raw_fd();
     let mut tries = 0;
     loop {
-        match nix::fcntl::openat2(dirfd.as_raw_fd(), path, how) {
+        match nix::fcntl::openat2(dirfd, path, how) {
             // SAFETY: openat2 just returned this fd and nothing else owns it.
             Ok(fd) => return Ok(unsafe { OwnedFd::from_raw_fd(fd) }),
             Err(Errno::EAGAIN) if tries < 31 => tries += 1,

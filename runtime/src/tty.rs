@@ -110,7 +110,7 @@ fn open_in_root(path: &str, flags: OFlag) -> Result<OwnedFd> {
         how = how.mode(Mode::from_bits_truncate(0o666));
     }
     let rel = path.trim_start_matches('/');
-    crate::sys::openat2(root.as_fd(), rel, how).map_err(|e| Error::sys("openat2", path, e))
+    crate::sys::openat2(&root, rel, how).map_err(|e| Error::sys("openat2", path, e))
 }
 
 /// The ptmx of a real devpts (inode 2, char device 5:2), not a file or a

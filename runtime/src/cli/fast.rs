@@ -68,10 +68,7 @@ impl Parsed {
     /// `Some(true)` if `a` was a global flag (its value taken from `it`),
     /// `Some(false)` if it is not one, `None` if clap must decide.
     fn global<'a>(&mut self, a: &'a str, it: &mut impl Iterator<Item = &'a str>) -> Option<bool> {
-        let (name, inline) = match a.split_once('=') {
-            Some((n, v)) if n.starts_with("--") => (n, Some(v)),
-            _ => (a, None),
-        };
+        let (name, inline) = split_flag(a);
         match name {
             "--root" => set_once(&mut self.root, PathBuf::from(value(inline, it)?))?,
             "--log" => set_once(&mut self.log, PathBuf::from(value(inline, it)?))?,
@@ -85,7 +82,7 @@ impl Parsed {
             }
             "--debug" if inline.is_none() => set_flag(&mut self.debug)?,
             "--systemd-cgroup" if inline.is_none() => set_flag(&mut self.systemd_cgroup)?,
-            _ if name.starts_with("--") && is_global(name) => return None,
+            _ if is_global(name) => return None,
             _ => return Some(false),
         }
         Some(true)
@@ -122,10 +119,7 @@ impl Flags {
         a: &'a str,
         it: &mut impl Iterator<Item = &'a str>,
     ) -> Option<()> {
-        let (name, inline) = match a.split_once('=') {
-            Some((n, v)) if n.starts_with("--") => (n, Some(v)),
-            _ => (a, None),
-        };
+        let (name, inline) = split_flag(a);
         let creates = cmd == "create" || cmd == "run";
         match name {
             "--bundle" | "-b" if creates => {
@@ -184,6 +178,14 @@ impl Flags {
             }),
             _ => return None,
         })
+    }
+}
+
+/// `--flag=v` as the flag and its inline value; anything else as is.
+fn split_flag(a: &str) -> (&str, Option<&str>) {
+    match a.split_once('=') {
+        Some((n, v)) if n.starts_with("--") => (n, Some(v)),
+        _ => (a, None),
     }
 }
 

@@ -25,7 +25,7 @@ pub fn open(root: &OwnedFd, path: &Path) -> nix::Result<OwnedFd> {
     let how = OpenHow::new()
         .flags(OFlag::O_PATH | OFlag::O_CLOEXEC)
         .resolve(ResolveFlag::RESOLVE_IN_ROOT | ResolveFlag::RESOLVE_NO_MAGICLINKS);
-    crate::sys::openat2(std::os::fd::AsFd::as_fd(root), &rel, how)
+    crate::sys::openat2(root, &rel, how)
 }
 
 /// `proc` and `sysfs`, and anything mounted below /proc or /sys, go on an
@@ -54,7 +54,7 @@ pub fn check_plain_destination(root: &OwnedFd, dest: &Path, typ: &str) -> Result
             format!("{}: {why}; refusing to mount {typ} there", dest.display()),
         ))
     };
-    match crate::sys::openat2(std::os::fd::AsFd::as_fd(root), &relative(dest), how) {
+    match crate::sys::openat2(root, &relative(dest), how) {
         Ok(fd) => {
             let is_dir = nix::sys::stat::fstat(fd.as_raw_fd()).is_ok_and(|s| {
                 nix::sys::stat::SFlag::from_bits_truncate(s.st_mode) & nix::sys::stat::SFlag::S_IFMT
