@@ -38,6 +38,8 @@ pub struct Init<'a> {
     /// New namespaces to unshare first thing (left out of the clone so that
     /// they overlap the runtime's cgroup work; `Plan::init_unshares`).
     pub unshare: CloneFlags,
+    /// Keeps the init off the runtime's CPU while it unshares them.
+    pub spread: Option<crate::affinity::Spread>,
 }
 
 /// Runs in the cloned child; never returns.
@@ -50,8 +52,13 @@ pub fn run(init: Init, chan: Channel) -> ! {
     let early = if init.unshare.is_empty() {
         Ok(())
     } else {
-        unshare(init.unshare)
-            .map_err(|e| Error::sys("unshare", crate::namespaces::describe(init.unshare), e))
+        let moved = init.spread.filter(|s| s.leave());
+        let made = unshare(init.unshare)
+            .map_err(|e| Error::sys("unshare", crate::namespaces::describe(init.unshare), e));
+        match moved {
+            Some(s) => made.and_then(|()| s.restore_mask()),
+            None => made,
+        }
     };
     let mut created = false;
     let err = match init.phases(&chan, &mut created, early) {

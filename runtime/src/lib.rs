@@ -15,6 +15,7 @@
 //! to the container's namespaces ([`sysctl`]); LSM labels are applied or
 //! refused, never skipped ([`lsm`]).
 
+pub mod affinity;
 pub mod capabilities;
 pub mod cgroups;
 pub mod config;

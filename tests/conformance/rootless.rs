@@ -66,7 +66,10 @@ fn open_up(path: &Path) -> Result<(), Error> {
 
 fn rootless_run(rt: &Runtime) -> Outcome {
     let uid = unprivileged_uid();
-    let mut b = sh_bundle(rt, "cat /proc/self/uid_map; id -u; echo ok")?;
+    let mut b = sh_bundle(
+        rt,
+        "cat /proc/self/uid_map; id -u; grep Cpus_allowed_list /proc/self/status; echo ok",
+    )?;
     rootless_config(&mut b.config, uid);
     b.save()?;
     let state = rt.tmp().join(format!("rootless-state-{uid}"));
@@ -106,6 +109,14 @@ fn rootless_run(rt: &Runtime) -> Outcome {
     ensure!(
         lines.get(1) == Some(&"0"),
         "process should be root inside: {stdout:?}"
+    );
+    // No cgroup here narrows it: the container runs on the CPUs the runtime
+    // was given, whatever the runtime did with its init meanwhile.
+    let own = fs::read_to_string("/proc/thread-self/status")?;
+    let own = own.lines().find(|l| l.starts_with("Cpus_allowed_list"));
+    ensure!(
+        own.is_some() && lines.get(2).copied() == own,
+        "cpu affinity inside should be the runtime's {own:?}: {stdout:?}"
     );
     let left: Vec<_> = fs::read_dir(&state)?
         .flatten()

@@ -10,6 +10,7 @@ use nix::sys::stat::Mode;
 use nix::unistd::Pid;
 
 use super::Global;
+use crate::affinity::Spread;
 use crate::cgroups::Cgroup;
 use crate::config::Bundle;
 use crate::error::{Error, Result};
@@ -92,7 +93,7 @@ fn build(g: &Global, opts: &CreateOpts, bundle: &Bundle, cleanup: &mut Cleanup) 
     // precede the init's join, so the new namespaces are charged where they
     // were before: not to the container.
     let late = plan.init_unshares();
-    let init = Init {
+    let mut init = Init {
         spec: &bundle.spec,
         bundle: &bundle.dir,
         rootfs: &bundle.rootfs,
@@ -104,12 +105,19 @@ fn build(g: &Global, opts: &CreateOpts, bundle: &Bundle, cleanup: &mut Cleanup) 
         no_new_keyring: opts.no_new_keyring,
         inherited: vec![dir.lock_fd()],
         unshare: late,
+        spread: None,
     };
     let planned = rootless_may_skip(
         bundle,
         Cgroup::plan(&bundle.spec, &opts.id, g.systemd_cgroup),
     )?;
+    // Last before the clone: it records the CPU the runtime is on.
+    init.spread = (!late.is_empty()).then(Spread::plan).flatten();
+    let spread = init.spread;
     let (pid, chan) = process::spawn(&plan, late, |chan| crate::init::run(init, chan))?;
+    if let Some(s) = spread {
+        s.let_init_run();
+    }
     cleanup.init = Some(pid);
 
     // The init waits for `Go` (and `Join` before it) meanwhile.
