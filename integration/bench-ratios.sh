@@ -12,9 +12,11 @@ ratio() { awk -v a="$1" -v b="$2" 'BEGIN{ if (a == "" || b == "" || a == "-" || 
 lc=$OUT/lifecycle/table.txt
 if [ -f "$lc" ]; then
   col() { awk -v r="$1" -v f="$2" '$1 == r {print $f; exit}' "$lc"; }
-  echo "lifecycle (create+start+wait+delete of /bin/true):"
+  # fields: 2 cycle hf mean, 8 cycle loop; 15 run hf mean, 19 run loop
+  echo "lifecycle of /bin/true, cycle = create+start+wait+delete, run = foreground run:"
   for other in crun runc; do
-    echo "  berth/$other  hyperfine mean $(ratio "$(col berth 2)" "$(col "$other" 2)")   loop $(ratio "$(col berth 8)" "$(col "$other" 8)")"
+    echo "  berth/$other  cycle: hyperfine mean $(ratio "$(col berth 2)" "$(col "$other" 2)")   loop $(ratio "$(col berth 8)" "$(col "$other" 8)")"
+    echo "  berth/$other  run:   hyperfine mean $(ratio "$(col berth 15)" "$(col "$other" 15)")   loop $(ratio "$(col berth 19)" "$(col "$other" 19)")"
   done
 fi
 
