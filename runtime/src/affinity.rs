@@ -29,8 +29,7 @@ impl Spread {
         let inherited = sched_getaffinity(Pid::from_raw(0)).ok()?;
         let mut away = inherited;
         away.unset(sched_getcpu().ok()?).ok()?;
-        let elsewhere = (0..CpuSet::count()).any(|c| away.is_set(c).unwrap_or(false));
-        elsewhere.then_some(Spread { away, inherited })
+        (away != CpuSet::new()).then_some(Spread { away, inherited })
     }
 
     /// In the runtime, right after the clone: a child queued behind it on
@@ -64,10 +63,6 @@ mod tests {
         sched_getaffinity(Pid::from_raw(0)).expect("sched_getaffinity")
     }
 
-    fn same(a: &CpuSet, b: &CpuSet) -> bool {
-        (0..CpuSet::count()).all(|c| a.is_set(c).ok() == b.is_set(c).ok())
-    }
-
     /// In a forked child, so the test thread's own mask is never touched.
     #[test]
     fn leave_moves_off_this_cpu_and_restore_mask_gives_the_mask_back() {
@@ -82,9 +77,9 @@ mod tests {
                 let moved = spread.leave();
                 let left = mask();
                 let off_parent_cpu = moved
-                    && !same(&left, &before)
+                    && left != before
                     && sched_getcpu().map(|c| left.is_set(c).unwrap_or(false)) == Ok(true);
-                let back = spread.restore_mask().is_ok() && same(&mask(), &before);
+                let back = spread.restore_mask().is_ok() && mask() == before;
                 let code = if !off_parent_cpu {
                     1
                 } else if !back {

@@ -4,10 +4,10 @@
 //! [`container::create`] validates the bundle ([`config`], [`validate`]),
 //! reserves the state directory ([`state`]), places the container in a
 //! cgroup ([`cgroups`]), clones the init into its namespaces ([`process`],
-//! [`namespaces`], on another CPU meanwhile: [`affinity`]); the init ([`init`]) prepares the root filesystem
-//! ([`rootfs`]) while the runtime runs the hooks ([`hooks`]), then waits on
-//! the exec fifo until `start`, drops privileges ([`identity`],
-//! [`capabilities`], [`seccomp`]) and execs.
+//! [`namespaces`], on another CPU meanwhile: [`affinity`]); the init
+//! ([`init`]) prepares the root filesystem ([`rootfs`]) while the runtime
+//! runs the hooks ([`hooks`]), then waits on the exec fifo until `start`,
+//! drops privileges ([`identity`], [`capabilities`], [`seccomp`]) and execs.
 //!
 //! Against known escapes (docs/security.md): the runtime is non-dumpable
 //! before anything enters a container ([`selfexe`]); every write to /proc

@@ -221,6 +221,16 @@ pub fn process_start_time(pid: i32) -> Option<u64> {
     fields.nth(22 - 4)?.parse().ok()
 }
 
+/// Tests that mount: a mount namespace of this thread's own, with every
+/// mount private, so nothing they do reaches the host's mounts.
+#[cfg(test)]
+pub(crate) fn enter_private_mount_ns() -> nix::Result<()> {
+    use nix::mount::{mount, MsFlags};
+    nix::sched::unshare(nix::sched::CloneFlags::CLONE_NEWNS)?;
+    let none = None::<&str>;
+    mount(none, "/", none, MsFlags::MS_REC | MsFlags::MS_PRIVATE, none)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -245,15 +255,7 @@ mod tests {
             std::thread::spawn(move || {
                 use nix::mount::{mount, umount, MsFlags};
                 // Private to this thread: nothing of the host's changes.
-                nix::sched::unshare(nix::sched::CloneFlags::CLONE_NEWNS).unwrap();
-                mount(
-                    None::<&str>,
-                    "/",
-                    None::<&str>,
-                    MsFlags::MS_REC | MsFlags::MS_PRIVATE,
-                    None::<&str>,
-                )
-                .unwrap();
+                enter_private_mount_ns().unwrap();
                 while !stop.load(Ordering::Relaxed) {
                     mount(
                         Some("tmpfs"),

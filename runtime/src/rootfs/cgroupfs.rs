@@ -152,7 +152,7 @@ fn mount_err(r: nix::Result<()>, dest: &Path) -> Result<()> {
 mod tests {
     use std::os::fd::AsFd;
 
-    use nix::fcntl::{open, OFlag};
+    use nix::fcntl::OFlag;
     use nix::sys::statvfs::{statvfs, FsFlags};
 
     use super::*;
@@ -169,11 +169,8 @@ mod tests {
                 drop(rx);
                 let out = (|| -> std::result::Result<String, String> {
                     let e = |what: &'static str| move |err: nix::Error| format!("{what}: {err}");
-                    nix::sched::unshare(nix::sched::CloneFlags::CLONE_NEWNS)
-                        .map_err(e("unshare"))?;
+                    crate::sys::enter_private_mount_ns().map_err(e("private mount ns"))?;
                     let none = None::<&str>;
-                    let private = MsFlags::MS_REC | MsFlags::MS_PRIVATE;
-                    nix::mount::mount(none, "/", none, private, none).map_err(e("private"))?;
                     std::fs::create_dir_all(dir.join("src")).map_err(|x| x.to_string())?;
                     let top = dir.join("top");
                     std::fs::create_dir_all(&top).map_err(|x| x.to_string())?;
@@ -188,10 +185,9 @@ mod tests {
                             .map_err(e("bind"))?;
                         binds.push(b.display().to_string());
                     }
-                    let fd = open(&top, OFlag::O_PATH | OFlag::O_DIRECTORY, Mode::empty())
-                        .map_err(e("open"))?;
-                    // SAFETY: a fresh fd from open.
-                    let fd = unsafe { <OwnedFd as std::os::fd::FromRawFd>::from_raw_fd(fd) };
+                    let fd =
+                        crate::sys::open(&top, OFlag::O_PATH | OFlag::O_DIRECTORY, Mode::empty())
+                            .map_err(e("open"))?;
                     apply(&fd, &binds, MsFlags::MS_RDONLY | base).map_err(|x| x.to_string())?;
                     let mut bits = String::new();
                     for p in [top.clone(), top.join("a"), top.join("b")] {
