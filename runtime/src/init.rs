@@ -25,9 +25,6 @@ pub struct Init<'a> {
     pub bundle: &'a Path,
     pub rootfs: &'a Path,
     pub plan: &'a Plan,
-    /// O_PATH fd of the exec fifo, opened by the runtime: a user-namespaced
-    /// init may not be able to traverse the state directory.
-    pub exec_fifo: OwnedFd,
     pub console_socket: Option<OwnedFd>,
     pub preserve_fds: u32,
     pub no_pivot: bool,
@@ -40,6 +37,10 @@ pub struct Init<'a> {
     pub unshare: CloneFlags,
     /// Keeps the init off the runtime's CPU while it unshares them.
     pub spread: Option<crate::affinity::Spread>,
+    /// The runtime has prestart or createRuntime hooks to run between the
+    /// init's mounts and its pivot_root (`MountsReady`/`HooksDone`).
+    /// Without any, the init does not stop there: one round trip less.
+    pub pause_for_hooks: bool,
 }
 
 /// Runs in the cloned child; never returns.
@@ -84,7 +85,7 @@ impl Init<'_> {
             .process()
             .as_ref()
             .ok_or_else(|| Error::config("process", "required"))?;
-        let state_json = wait_for_go(chan)?;
+        let (state_json, exec_fifo) = wait_for_go(chan)?;
         early?;
         // Idempotent; needed here when a rootless runtime had to leave the
         // clone dumpable to write its id maps (process::spawn).
@@ -116,8 +117,10 @@ impl Init<'_> {
             Some(s) => crate::seccomp::connect_listener(s)?,
             None => None,
         };
-        chan.send(&Msg::MountsReady)?;
-        chan.expect(Msg::HooksDone)?;
+        if self.pause_for_hooks {
+            chan.send(&Msg::MountsReady)?;
+            chan.expect(Msg::HooksDone)?;
+        }
         hooks::run(
             hooks::CREATE_CONTAINER,
             hooks::of_kind(self.spec.hooks().as_ref(), hooks::CREATE_CONTAINER),
@@ -158,7 +161,7 @@ impl Init<'_> {
         chan.send(&Msg::Created)?;
         *created = true;
 
-        wait_for_start(&self.exec_fifo)?;
+        wait_for_start(&exec_fifo)?;
         hooks::run(
             hooks::START_CONTAINER,
             hooks::of_kind(self.spec.hooks().as_ref(), hooks::START_CONTAINER),
@@ -227,10 +230,11 @@ impl Init<'_> {
     }
 }
 
-/// Wait for `Go`; join the cgroup on the way if the runtime sends `Join`
-/// (first, so (nearly) everything the init charges is inside the limits).
-fn wait_for_go(chan: &Channel) -> Result<String> {
-    let (mut msg, fds) = chan.recv_with_fds()?;
+/// Wait for `Go` and the exec fifo's O_PATH fd it carries; join the cgroup
+/// on the way if the runtime sends `Join` (first, so (nearly) everything
+/// the init charges is inside the limits).
+fn wait_for_go(chan: &Channel) -> Result<(String, OwnedFd)> {
+    let (mut msg, mut fds) = chan.recv_with_fds()?;
     let mut joined = Ok(());
     if let Some(Msg::Join(paths)) = msg {
         joined = if fds.len() == paths.len() {
@@ -242,11 +246,18 @@ fn wait_for_go(chan: &Channel) -> Result<String> {
                 paths.len()
             )))
         };
-        msg = chan.recv()?;
+        (msg, fds) = chan.recv_with_fds()?;
     }
     // A failed join is reported once the runtime listens for it.
     match msg {
-        Some(Msg::Go(state)) => joined.map(|()| state),
+        Some(Msg::Go(state)) => {
+            joined?;
+            let fifo = fds
+                .pop()
+                .filter(|_| fds.is_empty())
+                .ok_or_else(|| Error::Other("sync channel: Go without the exec fifo".into()))?;
+            Ok((state, fifo))
+        }
         Some(other) => Err(Error::Other(format!(
             "sync channel: expected Go, got {other:?}"
         ))),

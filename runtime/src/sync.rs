@@ -12,7 +12,8 @@ use crate::error::{Error, Result};
 #[derive(Debug, Serialize, Deserialize, PartialEq, Eq)]
 pub enum Msg {
     /// Parent → init: id mappings written and cgroup joined; go on. Carries
-    /// the state JSON the init passes to createContainer/startContainer hooks.
+    /// the state JSON the init passes to createContainer/startContainer
+    /// hooks, and the exec fifo's O_PATH fd (SCM_RIGHTS).
     Go(String),
     /// Intermediate → parent: write id mappings for this pid.
     MapIds(i32),

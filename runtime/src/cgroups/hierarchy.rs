@@ -180,7 +180,7 @@ impl Hierarchy {
 }
 
 fn read(path: &Path) -> Result<String, CgroupError> {
-    fs::read_to_string(path).map_err(|e| CgroupError::Manager {
+    crate::sys::read_pseudo(path).map_err(|e| CgroupError::Manager {
         path: path.display().to_string(),
         msg: format!("read: {e}"),
     })
@@ -259,7 +259,7 @@ fn inherit_cpuset(dir: &Path) -> Result<(), CgroupError> {
 /// if a limit needs it, and applying that limit then fails with a clear error.
 fn enable_controllers(dir: &Path, enable: &[String]) {
     let file = dir.join("cgroup.subtree_control");
-    let Ok(current) = fs::read_to_string(&file) else {
+    let Ok(current) = crate::sys::read_pseudo(&file) else {
         return;
     };
     for c in enable {
@@ -295,7 +295,7 @@ pub(crate) fn remove_dirs_left(dirs: &[PathBuf]) -> Option<&PathBuf> {
 /// type, without a stat per file.
 pub(crate) fn pids_below(dir: &Path, pids: &mut Vec<nix::unistd::Pid>) -> Result<(), CgroupError> {
     let procs = dir.join("cgroup.procs");
-    let text = match fs::read_to_string(&procs) {
+    let text = match crate::sys::read_pseudo(&procs) {
         Ok(t) => t,
         Err(e) if e.kind() == ErrorKind::NotFound => return Ok(()),
         Err(e) => {

@@ -1,7 +1,7 @@
 //! `create`: the spec's steps 1–4 of the lifecycle. On any failure nothing
 //! is left behind: the init is killed, the cgroup and state directory go.
 
-use std::os::fd::OwnedFd;
+use std::os::fd::{AsRawFd, OwnedFd};
 use std::os::unix::net::UnixStream;
 use std::path::{Path, PathBuf};
 
@@ -68,25 +68,15 @@ fn build(g: &Global, opts: &CreateOpts, bundle: &Bundle, cleanup: &mut Cleanup) 
         .dir
         .as_ref()
         .ok_or_else(|| Error::Other("state dir gone".into()))?;
-    dir.save_config(&bundle.raw)?;
-    let fifo = dir.exec_fifo();
-    nix::unistd::mkfifo(&fifo, Mode::from_bits_truncate(0o622))
-        .map_err(|e| Error::sys("mkfifo", fifo.display(), e))?;
-    // Writable by an init whose root is mapped to another host uid; the
-    // umask must not take that away.
-    nix::sys::stat::fchmodat(
-        None,
-        &fifo,
-        Mode::from_bits_truncate(0o622),
-        nix::sys::stat::FchmodatFlags::FollowSymlink,
-    )
-    .map_err(|e| Error::sys("chmod", fifo.display(), e))?;
     let console = opts
         .console_socket
         .as_deref()
         .map(connect_console)
         .transpose()?;
 
+    let hk = bundle.spec.hooks().as_ref();
+    let prestart = hooks::of_kind(hk, hooks::PRESTART);
+    let create_runtime = hooks::of_kind(hk, hooks::CREATE_RUNTIME);
     let plan = Plan::from_spec(&bundle.spec);
     // The init makes most of its namespaces itself while the runtime makes
     // the cgroup below, instead of one after the other in the clone. Both
@@ -98,7 +88,6 @@ fn build(g: &Global, opts: &CreateOpts, bundle: &Bundle, cleanup: &mut Cleanup) 
         bundle: &bundle.dir,
         rootfs: &bundle.rootfs,
         plan: &plan,
-        exec_fifo: open_path(&fifo)?,
         console_socket: console,
         preserve_fds: opts.preserve_fds,
         no_pivot: opts.no_pivot,
@@ -106,21 +95,26 @@ fn build(g: &Global, opts: &CreateOpts, bundle: &Bundle, cleanup: &mut Cleanup) 
         inherited: vec![dir.lock_fd()],
         unshare: late,
         spread: None,
+        pause_for_hooks: !prestart.is_empty() || !create_runtime.is_empty(),
     };
-    let planned = rootless_may_skip(
-        bundle,
-        Cgroup::plan(&bundle.spec, &opts.id, g.systemd_cgroup),
-    )?;
     // Last before the clone: it records the CPU the runtime is on.
     init.spread = (!late.is_empty()).then(Spread::plan).flatten();
     let spread = init.spread;
+    let pause_for_hooks = init.pause_for_hooks;
     let (pid, chan) = process::spawn(&plan, late, |chan| crate::init::run(init, chan))?;
     if let Some(s) = spread {
         s.let_init_run();
     }
     cleanup.init = Some(pid);
 
-    // The init waits for `Go` (and `Join` before it) meanwhile.
+    // While the init unshares its namespaces (about as long as this and the
+    // cgroup together), then waits for `Join` and `Go`: what the init needs
+    // only from `Go` on is made after the clone, not before it.
+    let fifo = make_exec_fifo(dir)?;
+    let planned = rootless_may_skip(
+        bundle,
+        Cgroup::plan(&bundle.spec, &opts.id, g.systemd_cgroup),
+    )?;
     let cgroup = match planned {
         Some(p) => rootless_may_skip(bundle, p.make())?,
         None => None,
@@ -151,21 +145,17 @@ fn build(g: &Global, opts: &CreateOpts, bundle: &Bundle, cleanup: &mut Cleanup) 
         cgroup: record,
     };
     let state_json = String::from_utf8_lossy(&state.to_oci_json()).into_owned();
-    chan.send(&Msg::Go(state_json.clone()))?;
+    chan.send_with_fds(&Msg::Go(state_json.clone()), &[fifo.as_raw_fd()])?;
+    drop(fifo);
+    // The init is busy with its mounts: off the critical path.
+    dir.save_config(&bundle.raw)?;
 
-    chan.expect(Msg::MountsReady)?;
-    let hk = bundle.spec.hooks().as_ref();
-    hooks::run(
-        hooks::PRESTART,
-        hooks::of_kind(hk, hooks::PRESTART),
-        state_json.as_bytes(),
-    )?;
-    hooks::run(
-        hooks::CREATE_RUNTIME,
-        hooks::of_kind(hk, hooks::CREATE_RUNTIME),
-        state_json.as_bytes(),
-    )?;
-    chan.send(&Msg::HooksDone)?;
+    if pause_for_hooks {
+        chan.expect(Msg::MountsReady)?;
+        hooks::run(hooks::PRESTART, prestart, state_json.as_bytes())?;
+        hooks::run(hooks::CREATE_RUNTIME, create_runtime, state_json.as_bytes())?;
+        chan.send(&Msg::HooksDone)?;
+    }
     chan.expect(Msg::Created)?;
 
     state.status = Status::Created;
@@ -206,6 +196,24 @@ fn asks_for_limits(spec: &oci_spec::runtime::Spec) -> bool {
         || r.network().is_some()
         || r.rdma().as_ref().is_some_and(|m| !m.is_empty())
         || r.unified().as_ref().is_some_and(|m| !m.is_empty())
+}
+
+/// `exec.fifo`, and the O_PATH fd the init gets with `Go`: a
+/// user-namespaced init may not be able to traverse the state directory.
+fn make_exec_fifo(dir: &StateDir) -> Result<OwnedFd> {
+    let fifo = dir.exec_fifo();
+    nix::unistd::mkfifo(&fifo, Mode::from_bits_truncate(0o622))
+        .map_err(|e| Error::sys("mkfifo", fifo.display(), e))?;
+    // Writable by an init whose root is mapped to another host uid; the
+    // umask must not take that away.
+    nix::sys::stat::fchmodat(
+        None,
+        &fifo,
+        Mode::from_bits_truncate(0o622),
+        nix::sys::stat::FchmodatFlags::FollowSymlink,
+    )
+    .map_err(|e| Error::sys("chmod", fifo.display(), e))?;
+    open_path(&fifo)
 }
 
 fn open_path(path: &Path) -> Result<OwnedFd> {

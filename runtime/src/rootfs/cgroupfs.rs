@@ -43,7 +43,7 @@ pub fn mount(ctx: &Context, target: &OwnedFd, flags: MsFlags, dest: &Path) -> Re
     )?;
     let top =
         resolve::open(ctx.root, dest).map_err(|e| Error::sys("openat2", dest.display(), e))?;
-    let own = std::fs::read_to_string("/proc/self/cgroup")
+    let own = crate::sys::read_pseudo("/proc/self/cgroup")
         .map_err(|e| Error::io("read", "/proc/self/cgroup", e))?;
     let in_cgroupns = own.lines().all(|l| l.ends_with(":/"));
     // Inside our fresh tmpfs, which nothing else can have changed: plain
