@@ -100,6 +100,9 @@ conformance: build
 BENCH_OUT ?= /tmp/berth-bench/out
 bench: release deps
 	$(BENCH)/lifecycle.sh -o $(BENCH_OUT)/lifecycle --floor berth=$(CURDIR)/target/release/berth runc crun
+	# The same, interleaved (berth, runc, crun, floor in every iteration): this host's steal
+	# changes within minutes, and lifecycle.sh's rows are measured one after the other.
+	BENCH=$(BENCH) integration/interleaved.sh -o $(BENCH_OUT)/interleaved berth=$(CURDIR)/target/release/berth runc crun
 	$(BENCH)/memory.sh -o $(BENCH_OUT)/memory berth=$(CURDIR)/target/release/berth runc crun
 	# The shim scripts name files $$OUT/NAME=PATH...: the directory must exist.
 	mkdir -p "$(BENCH_OUT)/shim-memory/berth=$(CURDIR)/target/release" "$(BENCH_OUT)/log-throughput/berth=$(CURDIR)/target/release"

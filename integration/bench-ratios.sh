@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # bench-ratios.sh OUT: berth/crun, berth/runc and berth-shim/conmon ratios from the tables that
-# `make bench` had the shared benchmark scripts write under OUT/{lifecycle,memory,shim-memory},
+# `make bench` had the shared benchmark scripts write under OUT/{lifecycle,memory,shim-memory}
+# (and integration/interleaved.sh under OUT/interleaved),
 # log throughput relative to cat (OUT/log-throughput) and the shim's log content check.
 # Rows are named berth, runc, crun (lifecycle, memory) and berth, conmon (shim-memory).
 set -euo pipefail
@@ -18,6 +19,12 @@ if [ -f "$lc" ]; then
     echo "  berth/$other  cycle: hyperfine mean $(ratio "$(col berth 2)" "$(col "$other" 2)")   loop $(ratio "$(col berth 8)" "$(col "$other" 8)")"
     echo "  berth/$other  run:   hyperfine mean $(ratio "$(col berth 15)" "$(col "$other" 15)")   loop $(ratio "$(col berth 19)" "$(col "$other" 19)")"
   done
+fi
+
+# interleaved.sh's table: medians and per-iteration (paired) ratios, printed as they are
+if [ -f "$OUT/interleaved/table.txt" ]; then
+  echo "the same, interleaved (every runtime and the floor in each iteration):"
+  grep -E 'interleaved|paired' "$OUT/interleaved/table.txt" | sed 's/^/  /'
 fi
 
 # memory table: runtime | bin MiB | strip | create init-RSS init-PSS start delete run | linkage
