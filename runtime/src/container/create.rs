@@ -83,7 +83,10 @@ fn build(g: &Global, opts: &CreateOpts, bundle: &Bundle, cleanup: &mut Cleanup) 
     // precede the init's join, so the new namespaces are charged where they
     // were before: not to the container.
     let late = plan.init_unshares();
-    let mut init = Init {
+    let pause_for_hooks = !prestart.is_empty() || !create_runtime.is_empty();
+    // Last before the clone: it records the CPU the runtime is on.
+    let spread = (!late.is_empty()).then(Spread::plan).flatten();
+    let init = Init {
         spec: &bundle.spec,
         bundle: &bundle.dir,
         rootfs: &bundle.rootfs,
@@ -94,13 +97,9 @@ fn build(g: &Global, opts: &CreateOpts, bundle: &Bundle, cleanup: &mut Cleanup) 
         no_new_keyring: opts.no_new_keyring,
         inherited: vec![dir.lock_fd()],
         unshare: late,
-        spread: None,
-        pause_for_hooks: !prestart.is_empty() || !create_runtime.is_empty(),
+        spread,
+        pause_for_hooks,
     };
-    // Last before the clone: it records the CPU the runtime is on.
-    init.spread = (!late.is_empty()).then(Spread::plan).flatten();
-    let spread = init.spread;
-    let pause_for_hooks = init.pause_for_hooks;
     let (pid, chan) = process::spawn(&plan, late, |chan| crate::init::run(init, chan))?;
     if let Some(s) = spread {
         s.let_init_run();
