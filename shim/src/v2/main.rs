@@ -1,0 +1,20 @@
+//! containerd-shim-berth-v2: containerd's shim v2 (ttrpc task API, runtime type
+//! `io.containerd.berth.v2`). containerd starts one per container (one per pod
+//! under Kubernetes); it keeps the container's stdio, reaps its processes,
+//! reports their exits as events, and drives a runc-compatible runtime binary
+//! (berth by default, the runc options' `BinaryName` when given) for every
+//! operation. See docs/shim.md, "containerd shim v2".
+#![deny(unsafe_code)]
+
+mod error;
+mod metrics;
+mod process;
+mod runtime;
+mod service;
+mod stdio;
+#[allow(unsafe_code)]
+mod sys;
+
+fn main() {
+    containerd_shim::run::<service::Shim>("io.containerd.berth.v2", None);
+}
