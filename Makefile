@@ -52,6 +52,7 @@ release: build-deps
 install: release
 	install -D -m 0755 target/release/berth $(DESTDIR)$(PREFIX)/bin/berth
 	install -D -m 0755 target/release/berth-shim $(DESTDIR)$(PREFIX)/bin/berth-shim
+	install -D -m 0755 target/release/containerd-shim-berth-v2 $(DESTDIR)$(PREFIX)/bin/containerd-shim-berth-v2
 
 # What compiling needs, and (deps) what the tests and the demo use; apt-get only installs
 # what is missing.
@@ -107,6 +108,8 @@ bench: release deps
 	# The shim scripts name files $$OUT/NAME=PATH...: the directory must exist.
 	mkdir -p "$(BENCH_OUT)/shim-memory/berth=$(CURDIR)/target/release" "$(BENCH_OUT)/log-throughput/berth=$(CURDIR)/target/release"
 	$(BENCH)/shim-memory.sh -o $(BENCH_OUT)/shim-memory berth=$(CURDIR)/target/release/berth-shim conmon containerd
+	# containerd's shims: berth's (io.containerd.berth.v2) next to runc's, idle containers.
+	integration/shim-v2-memory.sh -o $(BENCH_OUT)/shim-v2-memory
 	$(BENCH)/log-throughput.sh -o $(BENCH_OUT)/log-throughput -m 1024 floor direct conmon containerd berth=$(CURDIR)/target/release/berth-shim
 	# The issue's "no byte lost" for the same 1 GiB: the log's content after stripping the CRI
 	# prefixes, and the shim's peak RSS (log-throughput.sh only checks the file size).

@@ -72,3 +72,13 @@ fi
 if [ -f "$OUT/shim-log-check.txt" ]; then
   echo "conmon-mode log content check: $(tr '\n' ' ' < "$OUT/shim-log-check.txt")"
 fi
+
+# shim-v2-memory.txt: TYPE N RSS_KiB_total PSS_KiB_total SHIMS
+sv=$OUT/shim-v2-memory/shim-v2-memory.txt
+if [ -f "$sv" ]; then
+  sv_col() { awk -v t="$1" -v i="$2" '$1 == t {printf "%.3f", $i / $5 / 1024; exit}' "$sv"; }
+  b=io.containerd.berth.v2 r=io.containerd.runc.v2
+  echo "containerd shim per container ($(awk -v t=$b '$1 == t {print $2; exit}' "$sv") idle containers, one shim each):"
+  echo "  berth.v2 RSS $(sv_col $b 3) MiB, PSS $(sv_col $b 4) MiB; runc.v2 RSS $(sv_col $r 3) MiB, PSS $(sv_col $r 4) MiB"
+  echo "  berth.v2/runc.v2  RSS $(ratio "$(sv_col $b 3)" "$(sv_col $r 3)")   PSS $(ratio "$(sv_col $b 4)" "$(sv_col $r 4)")"
+fi
