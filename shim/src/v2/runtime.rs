@@ -352,3 +352,55 @@ pub fn note_exit(pid: i32, code: i32, known: bool) -> bool {
 pub fn take_early(pid: i32) -> Option<(i32, SystemTime)> {
     reaped().early.remove(&pid)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn last_error_reads_only_what_this_command_appended() {
+        let dir = std::env::temp_dir().join(format!("berth-v2-log-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let log = dir.join(LOG_FILE);
+        let old = "{\"level\":\"error\",\"msg\":\"an earlier command's error\",\"time\":\"t\"}\n";
+        std::fs::write(&log, old).unwrap();
+        let from = old.len() as u64;
+        assert_eq!(last_error(&log, from), None);
+        let new = "{\"level\":\"error\",\"msg\":\"first\",\"time\":\"t\"}\n\
+                   {\"level\":\"warning\",\"msg\":\"noise\",\"time\":\"t\"}\n\
+                   {\"level\":\"error\",\"msg\":\"mounts[2].destination: must be absolute\",\"time\":\"t\"}\n\
+                   {\"level\":\"info\",\"msg\":\"after\",\"time\":\"t\"}\n";
+        std::fs::write(&log, format!("{old}{new}")).unwrap();
+        assert_eq!(
+            last_error(&log, from).as_deref(),
+            Some("mounts[2].destination: must be absolute")
+        );
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    // Pids far above pid_max, so no real exit in this test process can meet them.
+    #[test]
+    fn a_command_exit_is_never_a_container_exit_whatever_the_order() {
+        // The reaper's event after the claim: the exit thread drops it.
+        claim(90_000_001);
+        assert!(note_exit(90_000_001, 0, false));
+        release(90_000_001);
+        assert_eq!(take_early(90_000_001), None);
+        // The event before the claim: filed as unknown, taken back by release.
+        assert!(!note_exit(90_000_002, 1, false));
+        claim(90_000_002);
+        release(90_000_002);
+        assert_eq!(take_early(90_000_002), None);
+        assert!(!reaped().commands.contains(&90_000_002));
+    }
+
+    #[test]
+    fn an_exit_before_registration_is_kept_for_it() {
+        assert!(!note_exit(90_000_003, 137, false));
+        assert_eq!(take_early(90_000_003).map(|e| e.0), Some(137));
+        assert_eq!(take_early(90_000_003), None);
+        // A known process's exit is applied by the caller, not filed.
+        assert!(!note_exit(90_000_004, 0, true));
+        assert_eq!(take_early(90_000_004), None);
+    }
+}
