@@ -6,6 +6,7 @@
 //! operation. See docs/shim.md, "containerd shim v2".
 #![deny(unsafe_code)]
 
+mod bootstrap;
 mod error;
 mod metrics;
 mod process;
@@ -14,7 +15,8 @@ mod service;
 mod stdio;
 #[allow(unsafe_code)]
 mod sys;
+mod task;
 
 fn main() {
-    containerd_shim::run::<service::Shim>("io.containerd.berth.v2", None);
+    containerd_shim::run::<bootstrap::Shim>("io.containerd.berth.v2", None);
 }

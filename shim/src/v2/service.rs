@@ -1,10 +1,10 @@
-//! The shim's two faces: `Shim` (containerd's `start` and `delete` of the shim
-//! binary) and `Service` (the ttrpc task API one shim process serves for its
-//! containers: all the containers of a pod under Kubernetes, grouped by the
-//! sandbox id).
+//! What one shim process does for its containers (all the containers of a
+//! pod under Kubernetes, grouped by the sandbox id): each task call carried
+//! out through the runtime, the exits the reaper reports turned into state
+//! and events, and `wait` answered from them.
 
 use std::collections::HashMap;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::time::SystemTime;
 
@@ -19,103 +19,17 @@ use containerd_shim::protos::topics;
 use containerd_shim::protos::types::task::ProcessInfo;
 use containerd_shim::publisher::RemotePublisher;
 use containerd_shim::synchronous::monitor::monitor_subscribe;
-use containerd_shim::{Config, Context, DeleteResponse, ExitSignal, Flags, StartOpts};
-use containerd_shim::{TtrpcContext, TtrpcResult};
+use containerd_shim::{Context, ExitSignal};
 use log::{info, warn};
 
+use crate::bootstrap::unmount_rootfs;
 use crate::error::{Error, Result};
 use crate::process::{timestamp, Container, Process, Status, StdioPaths};
 use crate::runtime::{self, Runtime};
 use crate::stdio::{self, ConsoleSocket};
 use crate::sys;
 
-/// Annotation that groups a pod's containers into one shim (set by containerd's CRI).
-const SANDBOX_ANNOTATION: &str = "io.kubernetes.cri.sandbox-id";
 const RUNC_OPTIONS_TYPE: &str = "containerd.runc.v1.Options";
-
-pub struct Shim {
-    exit: Arc<ExitSignal>,
-    namespace: String,
-    id: String,
-    bundle: String,
-}
-
-impl containerd_shim::Shim for Shim {
-    type T = Service;
-
-    fn new(_runtime_id: &str, args: &Flags, _config: &mut Config) -> Self {
-        Shim {
-            exit: Arc::new(ExitSignal::default()),
-            namespace: args.namespace.clone(),
-            id: args.id.clone(),
-            bundle: args.bundle.clone(),
-        }
-    }
-
-    fn start_shim(&mut self, opts: StartOpts) -> containerd_shim::Result<String> {
-        // containerd runs `start` in the bundle directory.
-        let grouping = sandbox_id(Path::new("config.json")).unwrap_or_else(|| opts.id.clone());
-        let (_pid, address) = containerd_shim::spawn(opts, &grouping, Vec::new())?;
-        Ok(address)
-    }
-
-    /// containerd's cleanup after a shim died: the container goes too.
-    fn delete_shim(&mut self) -> containerd_shim::Result<DeleteResponse> {
-        let bundle = if self.bundle.is_empty() {
-            std::env::current_dir().map_err(|e| containerd_shim::Error::Other(e.to_string()))?
-        } else {
-            PathBuf::from(&self.bundle)
-        };
-        match Runtime::load(&bundle) {
-            Ok(rt) => {
-                if let Err(e) = rt.simple("delete", &self.id, &bundle, &["--force"]) {
-                    warn!("delete {}: {e}", self.id);
-                }
-            }
-            Err(e) => warn!("{e}"),
-        }
-        unmount_rootfs(&bundle);
-        let mut r = DeleteResponse::new();
-        r.exit_status = 128 + libc::SIGKILL as u32;
-        r.exited_at = Some(timestamp(SystemTime::now())).into();
-        Ok(r)
-    }
-
-    fn wait(&mut self) {
-        self.exit.wait();
-    }
-
-    fn create_task_service(&self, publisher: RemotePublisher) -> Service {
-        let inner = Arc::new(Inner {
-            namespace: self.namespace.clone(),
-            exit: self.exit.clone(),
-            publisher,
-            containers: Mutex::new(HashMap::new()),
-            exited: Condvar::new(),
-        });
-        start_exit_thread(inner.clone());
-        Service { inner }
-    }
-}
-
-fn sandbox_id(config: &Path) -> Option<String> {
-    let raw = std::fs::read(config).ok()?;
-    let v: serde_json::Value = serde_json::from_slice(&raw).ok()?;
-    v.get("annotations")?
-        .get(SANDBOX_ANNOTATION)?
-        .as_str()
-        .filter(|s| !s.is_empty())
-        .map(str::to_string)
-}
-
-fn unmount_rootfs(bundle: &Path) {
-    let rootfs = bundle.join("rootfs");
-    if let Some(p) = rootfs.to_str() {
-        if let Err(e) = containerd_shim::mount::umount_recursive(Some(p), libc::MNT_DETACH) {
-            warn!("unmount {p}: {e}");
-        }
-    }
-}
 
 pub struct Inner {
     namespace: String,
@@ -129,6 +43,37 @@ pub struct Inner {
 #[derive(Clone)]
 pub struct Service {
     inner: Arc<Inner>,
+}
+
+impl Service {
+    pub fn new(namespace: String, exit: Arc<ExitSignal>, publisher: RemotePublisher) -> Service {
+        let inner = Arc::new(Inner {
+            namespace,
+            exit,
+            publisher,
+            containers: Mutex::new(HashMap::new()),
+            exited: Condvar::new(),
+        });
+        start_exit_thread(inner.clone());
+        Service { inner }
+    }
+
+    /// The shim ends once it serves no container.
+    pub(crate) fn shutdown_if_idle(&self) {
+        if self.inner.lock().is_empty() {
+            self.inner.exit.signal();
+        }
+    }
+
+    pub(crate) fn init_pid(&self, cid: &str) -> u32 {
+        self.inner.with(cid, |c| Ok(c.init.pid)).unwrap_or(0)
+    }
+
+    pub(crate) fn close_io_(&self, cid: &str, eid: &str) -> Result<()> {
+        self.inner.with(cid, |c| {
+            c.process(eid).map(drop).ok_or_else(|| not_found(cid, eid))
+        })
+    }
 }
 
 impl Inner {
@@ -290,7 +235,7 @@ fn runc_options(
 }
 
 impl Service {
-    fn create_(&self, req: api::CreateTaskRequest) -> Result<api::CreateTaskResponse> {
+    pub(crate) fn create_(&self, req: api::CreateTaskRequest) -> Result<api::CreateTaskResponse> {
         let id = req.id.clone();
         let bundle = PathBuf::from(&req.bundle);
         if self.inner.lock().contains_key(&id) {
@@ -377,7 +322,7 @@ impl Service {
         Ok(r)
     }
 
-    fn start_(&self, req: api::StartRequest) -> Result<api::StartResponse> {
+    pub(crate) fn start_(&self, req: api::StartRequest) -> Result<api::StartResponse> {
         let (cid, eid) = (req.id.as_str(), req.exec_id.as_str());
         let (rt, bundle, pid, spec, paths) = self.inner.with(cid, |c| {
             let p = c.process(eid).ok_or_else(|| not_found(cid, eid))?;
@@ -455,7 +400,7 @@ impl Service {
         Ok(r)
     }
 
-    fn delete_(&self, req: api::DeleteRequest) -> Result<api::DeleteResponse> {
+    pub(crate) fn delete_(&self, req: api::DeleteRequest) -> Result<api::DeleteResponse> {
         let (cid, eid) = (req.id.as_str(), req.exec_id.as_str());
         let mut r = api::DeleteResponse::new();
         if !eid.is_empty() {
@@ -519,7 +464,7 @@ impl Service {
         Ok(r)
     }
 
-    fn state_(&self, req: api::StateRequest) -> Result<api::StateResponse> {
+    pub(crate) fn state_(&self, req: api::StateRequest) -> Result<api::StateResponse> {
         let (cid, eid) = (req.id.as_str(), req.exec_id.as_str());
         self.inner.with(cid, |c| {
             let bundle = c.bundle.display().to_string();
@@ -544,7 +489,7 @@ impl Service {
         })
     }
 
-    fn kill_(&self, req: api::KillRequest) -> Result<()> {
+    pub(crate) fn kill_(&self, req: api::KillRequest) -> Result<()> {
         let (cid, eid) = (req.id.as_str(), req.exec_id.as_str());
         let (rt, bundle, pid, done) = self.inner.with(cid, |c| {
             let p = c.process(eid).ok_or_else(|| not_found(cid, eid))?;
@@ -577,7 +522,7 @@ impl Service {
         sys::kill(pid as i32, sig).map_err(|e| Error::sys("kill", label(cid, eid), e))
     }
 
-    fn exec_(&self, req: api::ExecProcessRequest) -> Result<()> {
+    pub(crate) fn exec_(&self, req: api::ExecProcessRequest) -> Result<()> {
         let (cid, eid) = (req.id.as_str(), req.exec_id.as_str());
         let spec = req
             .spec
@@ -613,7 +558,7 @@ impl Service {
         Ok(())
     }
 
-    fn pause_resume(&self, cid: &str, pause: bool) -> Result<()> {
+    pub(crate) fn pause_resume(&self, cid: &str, pause: bool) -> Result<()> {
         let (rt, bundle) = self
             .inner
             .with(cid, |c| Ok((c.runtime.clone(), c.bundle.clone())))?;
@@ -642,7 +587,7 @@ impl Service {
         Ok(())
     }
 
-    fn wait_(&self, req: api::WaitRequest) -> Result<api::WaitResponse> {
+    pub(crate) fn wait_(&self, req: api::WaitRequest) -> Result<api::WaitResponse> {
         let (cid, eid) = (req.id.as_str(), req.exec_id.as_str());
         let mut all = self.inner.lock();
         loop {
@@ -664,7 +609,7 @@ impl Service {
         }
     }
 
-    fn pids_(&self, req: api::PidsRequest) -> Result<api::PidsResponse> {
+    pub(crate) fn pids_(&self, req: api::PidsRequest) -> Result<api::PidsResponse> {
         let (rt, bundle) = self
             .inner
             .with(&req.id, |c| Ok((c.runtime.clone(), c.bundle.clone())))?;
@@ -681,7 +626,7 @@ impl Service {
         Ok(r)
     }
 
-    fn resize_(&self, req: api::ResizePtyRequest) -> Result<()> {
+    pub(crate) fn resize_(&self, req: api::ResizePtyRequest) -> Result<()> {
         let (cid, eid) = (req.id.as_str(), req.exec_id.as_str());
         self.inner.with(cid, |c| {
             let p = c.process(eid).ok_or_else(|| not_found(cid, eid))?;
@@ -701,7 +646,7 @@ impl Service {
         })
     }
 
-    fn stats_(&self, req: api::StatsRequest) -> Result<api::StatsResponse> {
+    pub(crate) fn stats_(&self, req: api::StatsRequest) -> Result<api::StatsResponse> {
         let (rt, bundle) = self
             .inner
             .with(&req.id, |c| Ok((c.runtime.clone(), c.bundle.clone())))?;
@@ -712,7 +657,7 @@ impl Service {
         Ok(r)
     }
 
-    fn update_(&self, req: api::UpdateTaskRequest) -> Result<()> {
+    pub(crate) fn update_(&self, req: api::UpdateTaskRequest) -> Result<()> {
         let res = req
             .resources
             .as_ref()
@@ -729,104 +674,5 @@ fn label(cid: &str, eid: &str) -> String {
         format!("container {cid}")
     } else {
         format!("exec {eid} of {cid}")
-    }
-}
-
-impl containerd_shim::Task for Service {
-    fn create(
-        &self,
-        _: &TtrpcContext,
-        req: api::CreateTaskRequest,
-    ) -> TtrpcResult<api::CreateTaskResponse> {
-        Ok(self.create_(req)?)
-    }
-
-    fn start(&self, _: &TtrpcContext, req: api::StartRequest) -> TtrpcResult<api::StartResponse> {
-        Ok(self.start_(req)?)
-    }
-
-    fn delete(
-        &self,
-        _: &TtrpcContext,
-        req: api::DeleteRequest,
-    ) -> TtrpcResult<api::DeleteResponse> {
-        Ok(self.delete_(req)?)
-    }
-
-    fn state(&self, _: &TtrpcContext, req: api::StateRequest) -> TtrpcResult<api::StateResponse> {
-        Ok(self.state_(req)?)
-    }
-
-    fn kill(&self, _: &TtrpcContext, req: api::KillRequest) -> TtrpcResult<api::Empty> {
-        self.kill_(req)?;
-        Ok(api::Empty::new())
-    }
-
-    fn exec(&self, _: &TtrpcContext, req: api::ExecProcessRequest) -> TtrpcResult<api::Empty> {
-        self.exec_(req)?;
-        Ok(api::Empty::new())
-    }
-
-    fn pause(&self, _: &TtrpcContext, req: api::PauseRequest) -> TtrpcResult<api::Empty> {
-        self.pause_resume(&req.id, true)?;
-        Ok(api::Empty::new())
-    }
-
-    fn resume(&self, _: &TtrpcContext, req: api::ResumeRequest) -> TtrpcResult<api::Empty> {
-        self.pause_resume(&req.id, false)?;
-        Ok(api::Empty::new())
-    }
-
-    fn wait(&self, _: &TtrpcContext, req: api::WaitRequest) -> TtrpcResult<api::WaitResponse> {
-        Ok(self.wait_(req)?)
-    }
-
-    fn pids(&self, _: &TtrpcContext, req: api::PidsRequest) -> TtrpcResult<api::PidsResponse> {
-        Ok(self.pids_(req)?)
-    }
-
-    fn resize_pty(&self, _: &TtrpcContext, req: api::ResizePtyRequest) -> TtrpcResult<api::Empty> {
-        self.resize_(req)?;
-        Ok(api::Empty::new())
-    }
-
-    /// The process's stdin is containerd's fifo itself: containerd closing its
-    /// end is the end of input. A terminal's relay ends with it the same way.
-    fn close_io(&self, _: &TtrpcContext, req: api::CloseIORequest) -> TtrpcResult<api::Empty> {
-        self.inner.with(&req.id, |c| {
-            c.process(&req.exec_id)
-                .map(drop)
-                .ok_or_else(|| not_found(&req.id, &req.exec_id))
-        })?;
-        Ok(api::Empty::new())
-    }
-
-    fn update(&self, _: &TtrpcContext, req: api::UpdateTaskRequest) -> TtrpcResult<api::Empty> {
-        self.update_(req)?;
-        Ok(api::Empty::new())
-    }
-
-    fn stats(&self, _: &TtrpcContext, req: api::StatsRequest) -> TtrpcResult<api::StatsResponse> {
-        Ok(self.stats_(req)?)
-    }
-
-    fn connect(
-        &self,
-        _: &TtrpcContext,
-        req: api::ConnectRequest,
-    ) -> TtrpcResult<api::ConnectResponse> {
-        let mut r = api::ConnectResponse::new();
-        r.shim_pid = std::process::id();
-        r.task_pid = self.inner.with(&req.id, |c| Ok(c.init.pid)).unwrap_or(0);
-        r.version = env!("CARGO_PKG_VERSION").to_string();
-        Ok(r)
-    }
-
-    /// The shim ends once it serves no container.
-    fn shutdown(&self, _: &TtrpcContext, _req: api::ShutdownRequest) -> TtrpcResult<api::Empty> {
-        if self.inner.lock().is_empty() {
-            self.inner.exit.signal();
-        }
-        Ok(api::Empty::new())
     }
 }
