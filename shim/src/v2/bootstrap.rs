@@ -39,6 +39,9 @@ impl containerd_shim::Shim for Shim {
         // containerd runs `start` in the bundle directory.
         let grouping = sandbox_id(Path::new("config.json")).unwrap_or_else(|| opts.id.clone());
         let (_pid, address) = containerd_shim::spawn(opts, &grouping, Vec::new())?;
+        // containerd reads `address` in the bundle to reconnect after a restart, and the
+        // shim removes that socket when it exits.
+        containerd_shim::synchronous::util::write_address(&address)?;
         Ok(address)
     }
 

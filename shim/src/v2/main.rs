@@ -9,6 +9,7 @@
 mod bootstrap;
 mod error;
 mod metrics;
+mod oom;
 mod process;
 mod runtime;
 mod service;

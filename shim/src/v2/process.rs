@@ -98,6 +98,7 @@ pub struct Container {
     pub rootfs_mounted: bool,
     pub init: Process,
     pub execs: HashMap<String, Process>,
+    pub oom: Option<crate::oom::OomWatch>,
 }
 
 impl Container {

@@ -11,7 +11,7 @@ use std::time::SystemTime;
 use containerd_shim::api::{self, Options};
 use containerd_shim::monitor::{Subject, Topic};
 use containerd_shim::protos::events::task::{
-    TaskCreate, TaskDelete, TaskExecAdded, TaskExecStarted, TaskExit, TaskIO, TaskPaused,
+    TaskCreate, TaskDelete, TaskExecAdded, TaskExecStarted, TaskExit, TaskIO, TaskOOM, TaskPaused,
     TaskResumed, TaskStart,
 };
 use containerd_shim::protos::protobuf::{Message, MessageDyn};
@@ -103,7 +103,16 @@ impl Inner {
         let now = SystemTime::now();
         p.exited(code as u32, now);
         let ev = exit_event(&cid, &eid, pid as u32, code as u32, now);
+        let oom = all
+            .get_mut(&cid)
+            .and_then(|c| c.oom.as_mut())
+            .is_some_and(|w| w.killed_since());
         drop(all);
+        if oom {
+            let mut o = TaskOOM::new();
+            o.container_id = cid;
+            self.publish(topics::TASK_OOM_EVENT_TOPIC, Box::new(o));
+        }
         self.exited.notify_all();
         self.publish(topics::TASK_EXIT_EVENT_TOPIC, Box::new(ev));
     }
@@ -299,6 +308,7 @@ impl Service {
                 rootfs_mounted: !req.rootfs.is_empty(),
                 init,
                 execs: HashMap::new(),
+                oom: crate::oom::OomWatch::new(pid),
             },
         );
         self.inner.register(&id, "", pid);
