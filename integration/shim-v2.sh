@@ -18,6 +18,8 @@
 # only when no case failed. Root only; everything runs in a private mount namespace, under a
 # mktemp dir in /tmp, cgroups under /berth-shimv2-it, ctr namespace berth-shimv2-it, and is
 # removed on exit, on failure too.
+# The re-exec below makes shellcheck take everything after it for unreachable code.
+# shellcheck disable=SC2317
 set -euo pipefail
 HERE=$(cd "$(dirname "$0")" && pwd)
 TOP=$(cd "$HERE/.." && pwd)
@@ -107,8 +109,7 @@ c() { timeout -k 5 "${T:-30}" ctr --address "$SOCK" -n "$NS" "$@" </dev/null; }
 start_containerd() {
   PATH=$CTRD_PATH containerd --config "$D/config.toml" --log-level debug >>"$D/log" 2>&1 &
   CTRD_PID=$!
-  local i
-  for i in $(seq 100); do
+  for _ in $(seq 100); do
     timeout 5 ctr --address "$SOCK" version >/dev/null 2>&1 && return 0
     kill -0 "$CTRD_PID" 2>/dev/null || break
     sleep 0.1
@@ -154,11 +155,11 @@ cleanup() {
     for id in $(T=10 c container ls -q 2>/dev/null); do T=10 c container rm "$id" >/dev/null 2>&1; done
   fi
   stop_containerd
-  local pid d p
+  local pid d p m
   for pid in $(our_pids); do kill -KILL "$pid" 2>/dev/null; done
   # Container processes left by a shim that died: found by pid in the cgroups we created.
   for d in $(cgroup_dirs); do
-    for p in $(cat "$d/cgroup.procs" 2>/dev/null); do kill -KILL "$p" 2>/dev/null; done
+    while read -r p; do kill -KILL "$p" 2>/dev/null; done < "$d/cgroup.procs"
   done
   for d in $(cgroup_dirs); do
     [ -f "$d/freezer.state" ] && echo THAWED > "$d/freezer.state" 2>/dev/null
@@ -223,8 +224,8 @@ run_opts() {
 task_field() { c task ls 2>/dev/null | awk -v id="$1" -v col="$2" '$1 == id {print $col}'; }
 
 wait_status() { # ID STATUS [tries of 0.1 s]
-  local i s
-  for i in $(seq "${3:-100}"); do
+  local s
+  for _ in $(seq "${3:-100}"); do
     s=$(task_field "$1" 3)
     [ "$s" = "$2" ] && return 0
     sleep 0.1
@@ -254,15 +255,15 @@ task_rm_reports() { # ID STATUS
 
 # After a task and its container are removed: nothing of it may remain.
 check_gone() { # ID INIT_PID INIT_START SHIM_PID SHIM_START
-  local id=$1 i
-  for i in $(seq 50); do
+  local id=$1
+  for _ in $(seq 50); do
     [ "$(start_time "$4")" != "$5" ] && break
     sleep 0.1
   done
   [ "$(start_time "$4")" != "$5" ] || fail "shim pid $4 still running after delete" || return 1
   [ "$(start_time "$2")" != "$3" ] || fail "container init pid $2 still there after delete" || return 1
   local left
-  left=$(ps -eo pid=,args= | grep -F -- "$id" | grep -v grep || true)
+  left=$(pgrep -af -- "$id" || true)
   [ -z "$left" ] || fail "process mentioning $id left: $left" || return 1
   ! grep -qF -- "$TASK_STATE/$id" /proc/self/mountinfo || fail "mount left under $TASK_STATE/$id" || return 1
   [ ! -e "$TASK_STATE/$id" ] || fail "bundle $TASK_STATE/$id left" || return 1
