@@ -14,6 +14,7 @@
 #   -R OCI_RUNTIME   runc-compatible binary the shim runs (runc Options.BinaryName, i.e. ctr
 #                    --runc-binary). Default: the shim's own choice (runc.v2: runc in PATH).
 #
+# SHIMV2_CASES="case ..." runs only those cases; SHIMV2_KEEP_LOG=FILE keeps containerd's log.
 # Output: one `PASS name` / `FAIL name: reason` / `SKIP name: reason` line per case; exit 0
 # only when no case failed. Root only; everything runs in a private mount namespace, under a
 # mktemp dir in /tmp, cgroups under /berth-shimv2-it, ctr namespace berth-shimv2-it, and is
@@ -104,6 +105,11 @@ fi
 
 # Foreground ctr run/exec forward SIGTERM to the task (an init ignores it), hence -k.
 # ctr run and exec always forward ctr's stdin to the task: give them none unless a case wants it.
+# Without runc Options, runc.v2 keeps runc state under /run/containerd/runc/<namespace>: remove
+# that directory at the end when this run created it and it is empty again.
+DEFAULT_RUNC_ROOT=/run/containerd/runc/$NS
+[ -e "$DEFAULT_RUNC_ROOT" ] && DEFAULT_RUNC_ROOT=""
+
 c() { timeout -k 5 "${T:-30}" ctr --address "$SOCK" -n "$NS" "$@" </dev/null; }
 
 start_containerd() {
@@ -170,6 +176,8 @@ cleanup() {
   for d in $(cgroup_dirs | sort -r); do rmdir "$d" 2>/dev/null; done
   # The shared parent goes only when no other run still uses it.
   for d in /sys/fs/cgroup/*/"$CG_PARENT" /sys/fs/cgroup/"$CG_PARENT"; do [ -d "$d" ] && rmdir "$d" 2>/dev/null; done
+  [ -z "${SHIMV2_KEEP_LOG:-}" ] || cp "$D/log" "$SHIMV2_KEEP_LOG"
+  [ -z "$DEFAULT_RUNC_ROOT" ] || rmdir "$DEFAULT_RUNC_ROOT" 2>/dev/null
   rm -rf "$W"
 }
 trap cleanup EXIT
@@ -421,8 +429,17 @@ case_containerd_restart() {
   stop_containerd -KILL
   sleep 0.5
   [ "$(start_time "$shim")" = "$shim_start" ] || fail "shim $shim died with containerd" || return 1
+  # containerd 1.6 reloads a task from its bundle (the address file, then a Connect RPC); a
+  # failure there is logged only as "cleaning up after shim disconnected".
+  local bundle_files
+  bundle_files=$(find "$TASK_STATE/$ID" -mindepth 1 -maxdepth 1 -printf '%f ' 2>&1)
   start_containerd || fail "containerd did not restart: $(tail -3 "$D/log")" || return 1
-  wait_status "$ID" RUNNING 50 || return 1
+  if ! wait_status "$ID" RUNNING 50; then
+    local alive=no
+    [ "$(start_time "$shim")" = "$shim_start" ] && alive=yes
+    fail "$REASON after the restart (shim $shim alive: $alive; bundle had: $bundle_files; address file: $(cat "$TASK_STATE/$ID/address" 2>&1))"
+    return 1
+  fi
   [ "$(task_field "$ID" 2)" = "$pid" ] || fail "pid after restart $(task_field "$ID" 2), want $pid" || return 1
   rc=0
   out=$(c task exec --exec-id r1 "$ID" sh -c 'echo again; exit 6' 2>&1) || rc=$?
@@ -458,8 +475,10 @@ run_case() {
     echo "SKIP $name: ${REASON#SKIP: }"
   else
     echo "FAIL $name: ${REASON:-unexpected error}"
-    echo "  containerd log (last lines during the case):"
-    tail -n +"$((log_at + 1))" "$D/log" | grep -vE 'level=debug' | tail -8 | sed 's/^/    /'
+    # Warnings and errors say most (a dead shim, a failed load); the shim's plugin loading least.
+    echo "  containerd log (warnings and errors during the case, then its last lines):"
+    tail -n +"$((log_at + 1))" "$D/log" | grep -E 'level=(warning|error|fatal)' | tail -8 | cut -c1-600 | sed 's/^/    /'
+    tail -n +"$((log_at + 1))" "$D/log" | grep -vE 'level=debug|loading plugin' | tail -4 | cut -c1-600 | sed 's/^/    /'
     FAILED=1
   fi
 }
