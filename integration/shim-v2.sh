@@ -316,7 +316,10 @@ case_signal_exit() {
 # Pause/Resume, Exec, Kill, Delete, Shutdown.
 case_detached_lifecycle() {
   new_id life; run_opts "$ID"
-  local out rc pid shim shim_start init_start
+  local out rc pid shim shim_start init_start ev_pid
+  timeout -k 5 60 ctr --address "$SOCK" -n "$NS" events >"$W/$ID.events" 2>&1 &
+  ev_pid=$!
+  sleep 0.3
   c run -d "${RO[@]}" "$R" "$ID" sh -c 'trap "exit 42" TERM; sleep 1000 & wait' >/dev/null 2>"$W/$ID.err" ||
     fail "ctr run -d failed: $(head -c 300 "$W/$ID.err")" || return 1
   wait_status "$ID" RUNNING || return 1
@@ -355,7 +358,27 @@ case_detached_lifecycle() {
   wait_status "$ID" STOPPED || return 1
   task_rm_reports "$ID" 42 || return 1
   out=$(c container rm "$ID" 2>&1) || fail "ctr container rm: $out" || return 1
-  check_gone "$ID" "$pid" "$init_start" "$shim" "$shim_start"
+  check_gone "$ID" "$pid" "$init_start" "$shim" "$shim_start" || return 1
+  sleep 0.3
+  kill "$ev_pid" 2>/dev/null; wait "$ev_pid" 2>/dev/null
+  expect_events "$ID" /tasks/create /tasks/start /tasks/paused /tasks/resumed /tasks/exec-added \
+    /tasks/exec-started /tasks/exit /tasks/delete || return 1
+  # Two execs and the init: three exits, the execs' with their exec ids.
+  [ "$(grep -F " /tasks/exit " "$W/$ID.events" | grep -cF "\"container_id\":\"$ID\"")" = 3 ] ||
+    fail "want 3 /tasks/exit events (2 execs, init): $(grep -F " /tasks/exit " "$W/$ID.events" | cut -c1-200)" || return 1
+  grep -F " /tasks/exit " "$W/$ID.events" | grep -F '"id":"e1"' | grep -q '"exit_status":3' ||
+    fail "no /tasks/exit for exec e1 with exit_status 3: $(grep -F " /tasks/exit " "$W/$ID.events" | cut -c1-300)"
+}
+
+# expect_events ID TOPIC...: each topic was published for container ID (ctr events lines are
+# "DATE TIME ZONE UTC NAMESPACE TOPIC JSON").
+expect_events() {
+  local id=$1 t missing=""
+  shift
+  for t in "$@"; do
+    grep -F -- "\"$id\"" "$W/$id.events" | grep -qF " $t " || missing="$missing $t"
+  done
+  [ -z "$missing" ] || fail "no event for $id:$missing; got: $(grep -F -- "$id" "$W/$id.events" | grep -o ' /[a-z/-]* ' | tr -d '\n')"
 }
 
 # Exec with a terminal: ctr needs a tty of its own, which script(1) provides.
@@ -365,9 +388,57 @@ case_exec_tty() {
   local out rc=0
   c run -d "${RO[@]}" "$R" "$ID" sleep 1000 >/dev/null 2>"$W/$ID.err" || fail "ctr run -d: $(head -c 300 "$W/$ID.err")" || return 1
   wait_status "$ID" RUNNING || return 1
-  out=$(timeout -k 5 30 script -qec "ctr --address $SOCK -n $NS task exec -t --exec-id t1 $ID sh -c 'tty; stty size; exit 5'" /dev/null </dev/null 2>&1) || rc=$?
+  out=$(timeout -k 5 30 script -qec "ctr --address $SOCK -n $NS task exec -t --exec-id t1 $ID sh -c 'tty; exit 5'" /dev/null </dev/null 2>&1) || rc=$?
   [ "$rc" = 5 ] || fail "tty exec exit $rc, want 5: $out" || return 1
   grep -q '^/dev/pts/[0-9]' <<<"$out" || fail "tty exec output has no /dev/pts: $out" || return 1
+  c task kill -s SIGKILL "$ID" >/dev/null 2>&1
+  wait_status "$ID" STOPPED || return 1
+  c task rm "$ID" >/dev/null 2>&1
+  c container rm "$ID" >/dev/null 2>&1 || fail "container rm failed"
+}
+
+# The init on a terminal (console socket at create): ctr under script(1) for a tty of its own.
+case_run_tty() {
+  command -v script >/dev/null || { REASON="SKIP: script(1) not installed"; return 1; }
+  new_id rtty; run_opts "$ID"
+  local out rc=0
+  out=$(timeout -k 5 30 script -qec "ctr --address $SOCK -n $NS run -t --rm ${RO[*]} $R $ID sh -c 'tty; exit 9'" /dev/null </dev/null 2>&1) || rc=$?
+  [ "$rc" = 9 ] || fail "ctr run -t exit $rc, want 9: $out" || return 1
+  # Not anchored: the terminal may put bytes of its own ahead of the output (a NUL byte with runc.v2).
+  grep -qE '/dev/(pts/[0-9]+|console)' <<<"$out" || fail "no terminal in the task: $out" || return 1
+  c container info "$ID" >/dev/null 2>&1 && { fail "container left after run -t --rm"; return 1; }
+  return 0
+}
+
+# A task whose process cannot start: ctr fails, and nothing of it is left behind.
+case_start_failure() {
+  new_id nostart; run_opts "$ID"
+  local out rc=0 left
+  out=$(c run --rm "${RO[@]}" "$R" "$ID" /bin/no-such-binary 2>&1) || rc=$?
+  [ "$rc" != 0 ] || fail "ctr run of a missing binary exited 0: $out" || return 1
+  grep -q no-such-binary <<<"$out" || fail "error does not name the binary: $out" || return 1
+  sleep 0.5
+  left=$(pgrep -af -- "$ID" || true)
+  [ -z "$left" ] || fail "process left: $left" || return 1
+  [ ! -e "$TASK_STATE/$ID" ] || fail "bundle $TASK_STATE/$ID left" || return 1
+  left=$(ls -d /sys/fs/cgroup/*/"$CG_PARENT/$ID" /sys/fs/cgroup/"$CG_PARENT/$ID" 2>/dev/null || true)
+  [ -z "$left" ] || fail "cgroup left: $left" || return 1
+  c task ls -q | grep -qx -- "$ID" && { fail "task still listed"; return 1; }
+  return 0
+}
+
+# A failing exec is an error for its caller only: the task runs on and takes further execs.
+case_bad_exec() {
+  new_id badx; run_opts "$ID"
+  local out rc=0
+  c run -d "${RO[@]}" "$R" "$ID" sleep 1000 >/dev/null 2>"$W/$ID.err" || fail "ctr run -d: $(head -c 300 "$W/$ID.err")" || return 1
+  wait_status "$ID" RUNNING || return 1
+  out=$(c task exec --exec-id x1 "$ID" /bin/no-such-binary 2>&1) || rc=$?
+  [ "$rc" != 0 ] || fail "exec of a missing binary exited 0: $out" || return 1
+  [ "$(task_field "$ID" 3)" = RUNNING ] || fail "task $(task_field "$ID" 3) after a failed exec" || return 1
+  rc=0
+  out=$(c task exec --exec-id x1 "$ID" sh -c 'echo fine' 2>&1) || rc=$?
+  [ "$rc" = 0 ] && [ "$out" = fine ] || fail "exec after a failed exec (same id): exit $rc, '$out'" || return 1
   c task kill -s SIGKILL "$ID" >/dev/null 2>&1
   wait_status "$ID" STOPPED || return 1
   c task rm "$ID" >/dev/null 2>&1
@@ -485,7 +556,8 @@ run_case() {
 
 echo "# runtime type $RUNTIME_TYPE (ctr --runtime $CTR_RUNTIME), shim $SHIM_BIN, OCI runtime ${OCI:-shim default}"
 echo "# containerd $(containerd --version | awk '{print $3}'), work dir $W"
-CASES=(run_output_exit signal_exit detached_lifecycle exec_tty stdin big_output events containerd_restart exit_no_wait)
+CASES=(run_output_exit signal_exit detached_lifecycle exec_tty run_tty start_failure bad_exec stdin big_output events
+  containerd_restart exit_no_wait)
 [ -z "${SHIMV2_CASES:-}" ] || read -r -a CASES <<<"$SHIMV2_CASES"
 for k in "${CASES[@]}"; do run_case "$k"; done
 echo "SKIP many_in_one_shim: grouping containers in one shim is a CRI sandbox feature (CRI is off here)"
