@@ -161,7 +161,7 @@ cleanup() {
     for id in $(T=10 c container ls -q 2>/dev/null); do T=10 c container rm "$id" >/dev/null 2>&1; done
   fi
   stop_containerd
-  local pid d p m
+  local pid d p m id
   for pid in $(our_pids); do kill -KILL "$pid" 2>/dev/null; done
   # Container processes left by a shim that died: found by pid in the cgroups we created.
   for d in $(cgroup_dirs); do
@@ -174,6 +174,9 @@ cleanup() {
   awk -v w="$W" 'index($5, w) == 1 {print $5}' /proc/self/mountinfo | sort -r |
     while read -r m; do umount -l "$m" 2>/dev/null; done
   for d in $(cgroup_dirs | sort -r); do rmdir "$d" 2>/dev/null; done
+  for id in "${CASE_IDS[@]}"; do
+    p=$(conventional_socket "$id"); [ -S "$p" ] && rm -f "$p"
+  done
   # The shared parent goes only when no other run still uses it.
   for d in /sys/fs/cgroup/*/"$CG_PARENT" /sys/fs/cgroup/"$CG_PARENT"; do [ -d "$d" ] && rmdir "$d" 2>/dev/null; done
   [ -z "${SHIMV2_KEEP_LOG:-}" ] || cp "$D/log" "$SHIMV2_KEEP_LOG"
@@ -262,8 +265,22 @@ task_rm_reports() { # ID STATUS
 }
 
 # After a task and its container are removed: nothing of it may remain.
-check_gone() { # ID INIT_PID INIT_START SHIM_PID SHIM_START
-  local id=$1
+# shim_sockets PID: filesystem paths of the unix sockets PID holds (its ttrpc listener)
+shim_sockets() {
+  local f inodes=" "
+  for f in /proc/"$1"/fd/*; do
+    f=$(readlink "$f" 2>/dev/null) || continue
+    case $f in socket:\[*\]) f=${f#socket:[}; inodes="$inodes${f%]} " ;; esac
+  done
+  awk -v list="$inodes" 'NR > 1 && $8 ~ /^\// && index(list, " " $7 " ") {print $8}' /proc/net/unix | sort -u
+}
+
+# The socket a runc.v2-style shim listens on (containerd/runtime/v2/shim SocketAddress):
+# /run/containerd/s/sha256(ADDRESS/NAMESPACE/ID). Used only to clear a shim's leftovers.
+conventional_socket() { echo "/run/containerd/s/$(printf '%s' "$SOCK/$NS/$1" | sha256sum | cut -d' ' -f1)"; }
+
+check_gone() { # ID INIT_PID INIT_START SHIM_PID SHIM_START SHIM_SOCKETS
+  local id=$1 sock
   for _ in $(seq 50); do
     [ "$(start_time "$4")" != "$5" ] && break
     sleep 0.1
@@ -278,6 +295,9 @@ check_gone() { # ID INIT_PID INIT_START SHIM_PID SHIM_START
   left=$(ls -d /sys/fs/cgroup/*/"$CG_PARENT/$id" /sys/fs/cgroup/"$CG_PARENT/$id" 2>/dev/null || true)
   [ -z "$left" ] || fail "cgroup left: $left" || return 1
   c container info "$id" >/dev/null 2>&1 && { fail "container $id still known to containerd"; return 1; }
+  for sock in $6; do
+    [ ! -e "$sock" ] || fail "shim socket $sock left" || return 1
+  done
   return 0
 }
 
@@ -316,7 +336,7 @@ case_signal_exit() {
 # Pause/Resume, Exec, Kill, Delete, Shutdown.
 case_detached_lifecycle() {
   new_id life; run_opts "$ID"
-  local out rc pid shim shim_start init_start ev_pid
+  local out rc pid shim shim_start init_start ev_pid socks
   timeout -k 5 60 ctr --address "$SOCK" -n "$NS" events >"$W/$ID.events" 2>&1 &
   ev_pid=$!
   sleep 0.3
@@ -334,6 +354,7 @@ case_detached_lifecycle() {
   shim=$(awk '/^PPid:/ {print $2}' "/proc/$pid/status")
   shim_start=$(start_time "$shim")
   [ "$(readlink -f "/proc/$shim/exe")" = "$SHIM_BIN" ] || fail "init's parent $shim is $(readlink -f "/proc/$shim/exe"), want $SHIM_BIN" || return 1
+  socks=$(shim_sockets "$shim")
   out=$(c task ps "$ID" 2>&1) || fail "ctr task ps: $out" || return 1
   awk 'NR > 1 {print $1}' <<<"$out" | grep -qx "$pid" || fail "task ps does not list $pid: $out" || return 1
 
@@ -358,7 +379,7 @@ case_detached_lifecycle() {
   wait_status "$ID" STOPPED || return 1
   task_rm_reports "$ID" 42 || return 1
   out=$(c container rm "$ID" 2>&1) || fail "ctr container rm: $out" || return 1
-  check_gone "$ID" "$pid" "$init_start" "$shim" "$shim_start" || return 1
+  check_gone "$ID" "$pid" "$init_start" "$shim" "$shim_start" "$socks" || return 1
   sleep 0.3
   kill "$ev_pid" 2>/dev/null; wait "$ev_pid" 2>/dev/null
   expect_events "$ID" /tasks/create /tasks/start /tasks/paused /tasks/resumed /tasks/exec-added \
@@ -492,11 +513,12 @@ case_events() {
 # A shim outlives containerd and is found again by the new containerd.
 case_containerd_restart() {
   new_id rst; run_opts "$ID"
-  local pid shim shim_start init_start out rc
+  local pid shim shim_start init_start out rc socks
   c run -d "${RO[@]}" "$R" "$ID" sleep 1000 >/dev/null 2>"$W/$ID.err" || fail "ctr run -d: $(head -c 300 "$W/$ID.err")" || return 1
   wait_status "$ID" RUNNING || return 1
   pid=$(task_field "$ID" 2); init_start=$(start_time "$pid")
   shim=$(awk '/^PPid:/ {print $2}' "/proc/$pid/status"); shim_start=$(start_time "$shim")
+  socks=$(shim_sockets "$shim")
   stop_containerd -KILL
   sleep 0.5
   [ "$(start_time "$shim")" = "$shim_start" ] || fail "shim $shim died with containerd" || return 1
@@ -519,7 +541,7 @@ case_containerd_restart() {
   wait_status "$ID" STOPPED || return 1
   task_rm_reports "$ID" 137 || return 1
   c container rm "$ID" >/dev/null 2>&1 || fail "container rm after restart failed" || return 1
-  check_gone "$ID" "$pid" "$init_start" "$shim" "$shim_start"
+  check_gone "$ID" "$pid" "$init_start" "$shim" "$shim_start" "$socks"
 }
 
 # A detached task exits while nobody waits: the shim keeps its exit status for State and Delete.
