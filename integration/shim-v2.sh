@@ -3,9 +3,10 @@
 #
 # Checks a containerd shim v2 (default runtime type io.containerd.berth.v2, binary
 # containerd-shim-berth-v2) through a private containerd and ctr, the way containerd 1.6 drives
-# it: foreground run, signals, detached lifecycle (ps, pause/resume, exec, kill, delete), a tty
-# exec, stdin, bulk stdout, shim events, a containerd restart under a running task, and an exit
-# nobody waited for. The checks are shim-agnostic: they must pass with -r io.containerd.runc.v2,
+# it: foreground run, signals, detached lifecycle (ps, pause/resume, exec, kill, delete and
+# nothing left after), tty exec and tty init, a process that cannot start, a failing exec, stdin,
+# bulk stdout, the shim's events, a containerd restart under a running task, and an exit nobody
+# waited for. The checks are shim-agnostic: they must pass with -r io.containerd.runc.v2,
 # which is how we know they test containerd's contract and not our reading of it.
 #
 #   -r RUNTIME_TYPE  containerd runtime type (default io.containerd.berth.v2)
@@ -216,6 +217,23 @@ TASK_STATE=$D/state/io.containerd.runtime.v2.task/$NS
 
 # --- helpers for the cases -----------------------------------------------------------------
 REASON=""
+BG_PIDS=()
+
+# start_events FILE: `ctr events` into FILE until the case ends (run_case stops it). timeout
+# itself goes in the background, not a subshell running it, so that its kill reaches ctr.
+start_events() {
+  timeout -k 5 120 ctr --address "$SOCK" -n "$NS" events >"$1" 2>&1 &
+  EV_PID=$!
+  BG_PIDS+=("$EV_PID")
+  sleep 0.3
+}
+
+stop_bg() {
+  local p
+  # || true: a killed job's status would trip errexit in run_case
+  for p in "${BG_PIDS[@]}"; do kill "$p" 2>/dev/null || true; wait "$p" 2>/dev/null || true; done
+  BG_PIDS=()
+}
 fail() { REASON=$*; return 1; }
 
 new_id() { ID=s2-$RUNID-$1; CASE_IDS+=("$ID"); }
@@ -323,10 +341,12 @@ case_signal_exit() {
   timeout -k 5 30 ctr --address "$SOCK" -n "$NS" run --rm "${RO[@]}" "$R" "$ID" \
     sh -c 'sh -c "kill -TERM \$\$"; echo child=$?; exec sleep 1000' >"$W/$ID.out" 2>&1 &
   bg=$!
-  if ! wait_status "$ID" RUNNING; then kill "$bg" 2>/dev/null; wait "$bg"; return 1; fi
+  BG_PIDS+=("$bg")
+  wait_status "$ID" RUNNING || return 1
   for _ in $(seq 50); do grep -q child= "$W/$ID.out" && break; sleep 0.1; done
-  c task kill -s SIGKILL "$ID" >/dev/null 2>&1 || { kill "$bg" 2>/dev/null; wait "$bg"; fail "ctr task kill failed"; return 1; }
+  c task kill -s SIGKILL "$ID" >/dev/null 2>&1 || fail "ctr task kill failed" || return 1
   wait "$bg" || rc=$?
+  BG_PIDS=()
   [ "$rc" = 137 ] || fail "ctr run exit $rc after SIGKILL, want 137; output: $(head -c 300 "$W/$ID.out")" || return 1
   grep -qx child=143 "$W/$ID.out" || fail "inner child killed by SIGTERM: got '$(head -c 200 "$W/$ID.out")', want child=143" || return 1
   return 0
@@ -336,10 +356,8 @@ case_signal_exit() {
 # Pause/Resume, Exec, Kill, Delete, Shutdown.
 case_detached_lifecycle() {
   new_id life; run_opts "$ID"
-  local out rc pid shim shim_start init_start ev_pid socks
-  timeout -k 5 60 ctr --address "$SOCK" -n "$NS" events >"$W/$ID.events" 2>&1 &
-  ev_pid=$!
-  sleep 0.3
+  local out rc pid shim shim_start init_start socks
+  start_events "$W/$ID.events"
   c run -d "${RO[@]}" "$R" "$ID" sh -c 'trap "exit 42" TERM; sleep 1000 & wait' >/dev/null 2>"$W/$ID.err" ||
     fail "ctr run -d failed: $(head -c 300 "$W/$ID.err")" || return 1
   wait_status "$ID" RUNNING || return 1
@@ -381,7 +399,7 @@ case_detached_lifecycle() {
   out=$(c container rm "$ID" 2>&1) || fail "ctr container rm: $out" || return 1
   check_gone "$ID" "$pid" "$init_start" "$shim" "$shim_start" "$socks" || return 1
   sleep 0.3
-  kill "$ev_pid" 2>/dev/null; wait "$ev_pid" 2>/dev/null
+  stop_bg
   expect_events "$ID" /tasks/create /tasks/start /tasks/paused /tasks/resumed /tasks/exec-added \
     /tasks/exec-started /tasks/exit /tasks/delete || return 1
   # Two execs and the init: three exits, the execs' with their exec ids.
@@ -411,7 +429,7 @@ case_exec_tty() {
   wait_status "$ID" RUNNING || return 1
   out=$(timeout -k 5 30 script -qec "ctr --address $SOCK -n $NS task exec -t --exec-id t1 $ID sh -c 'tty; exit 5'" /dev/null </dev/null 2>&1) || rc=$?
   [ "$rc" = 5 ] || fail "tty exec exit $rc, want 5: $out" || return 1
-  grep -q '^/dev/pts/[0-9]' <<<"$out" || fail "tty exec output has no /dev/pts: $out" || return 1
+  grep -q '/dev/pts/[0-9]' <<<"$out" || fail "tty exec output has no /dev/pts: $out" || return 1
   c task kill -s SIGKILL "$ID" >/dev/null 2>&1
   wait_status "$ID" STOPPED || return 1
   c task rm "$ID" >/dev/null 2>&1
@@ -493,21 +511,18 @@ case_big_output() {
 # The shim publishes the task events (containerd forwards them to subscribers).
 case_events() {
   new_id ev; run_opts "$ID"
-  local ev_pid rc=0 t missing=""
-  # timeout itself in the background (not a subshell running it), so that kill reaches ctr
-  timeout -k 5 60 ctr --address "$SOCK" -n "$NS" events >"$W/$ID.events" 2>&1 &
-  ev_pid=$!
-  sleep 0.3
+  local rc=0 order
+  start_events "$W/$ID.events"
   c run --rm "${RO[@]}" "$R" "$ID" sh -c 'exit 3' >/dev/null 2>&1 || rc=$?
   sleep 0.5
-  kill "$ev_pid" 2>/dev/null; wait "$ev_pid" 2>/dev/null
+  stop_bg
   [ "$rc" = 3 ] || fail "ctr run exit $rc, want 3" || return 1
-  for t in /containers/create /tasks/create /tasks/start /tasks/exit /tasks/delete /containers/delete; do
-    grep -F -- "$ID" "$W/$ID.events" | grep -qF " $t " || missing="$missing $t"
-  done
-  [ -z "$missing" ] || fail "no event for $ID:$missing; got: $(grep -F -- "$ID" "$W/$ID.events" | awk '{print $3}' | tr '\n' ' ')" || return 1
-  grep -F " /tasks/exit " "$W/$ID.events" | grep -F -- "$ID" | grep -q '"exit_status":3' ||
-    fail "exit event without exit_status 3: $(grep -F " /tasks/exit " "$W/$ID.events" | head -c 300)"
+  expect_events "$ID" /containers/create /tasks/create /tasks/start /tasks/exit /tasks/delete /containers/delete || return 1
+  grep -F " /tasks/exit " "$W/$ID.events" | grep -F -- "\"$ID\"" | grep -q '"exit_status":3' ||
+    fail "exit event without exit_status 3: $(grep -F " /tasks/exit " "$W/$ID.events" | head -c 300)" || return 1
+  # The shim publishes in order (CRI's event handling depends on it): create, start, exit, delete.
+  order=$(grep -F -- "\"$ID\"" "$W/$ID.events" | grep -oE ' /tasks/[a-z-]+ ' | tr -d ' ' | tr '\n' ' ')
+  [ "$order" = "/tasks/create /tasks/start /tasks/exit /tasks/delete " ] || fail "task events in order: $order"
 }
 
 # A shim outlives containerd and is found again by the new containerd.
@@ -562,7 +577,10 @@ run_case() {
   local name=$1 log_at
   REASON=""
   log_at=$(wc -l < "$D/log")
-  if "case_$name"; then
+  local ok=0
+  "case_$name" || ok=$?
+  stop_bg
+  if [ "$ok" = 0 ]; then
     echo "PASS $name"
   elif [ "${REASON#SKIP: }" != "$REASON" ]; then
     echo "SKIP $name: ${REASON#SKIP: }"
@@ -571,7 +589,7 @@ run_case() {
     # Warnings and errors say most (a dead shim, a failed load); the shim's plugin loading least.
     echo "  containerd log (warnings and errors during the case, then its last lines):"
     tail -n +"$((log_at + 1))" "$D/log" | grep -E 'level=(warning|error|fatal)' | tail -8 | cut -c1-600 | sed 's/^/    /'
-    tail -n +"$((log_at + 1))" "$D/log" | grep -vE 'level=debug|loading plugin' | tail -4 | cut -c1-600 | sed 's/^/    /'
+    tail -n +"$((log_at + 1))" "$D/log" | grep -vE 'level=debug|loading plugin|^[[:space:]]*$' | tail -4 | cut -c1-600 | sed 's/^/    /'
     FAILED=1
   fi
 }
