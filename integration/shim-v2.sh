@@ -14,12 +14,15 @@
 #                    (default: <repo>/target/release, else <repo>/target/debug)
 #   -R OCI_RUNTIME   runc-compatible binary the shim runs (runc Options.BinaryName, i.e. ctr
 #                    --runc-binary). Default: the shim's own choice (runc.v2: runc in PATH).
+#                    ctr 1.6 sends these Options for io.containerd.runc.v2 only, so for another
+#                    type the shim is run under the runc.v2 name (see CTR_RUNTIME below).
 #
 # SHIMV2_CASES="case ..." runs only those cases; SHIMV2_KEEP_LOG=FILE keeps containerd's log.
 # Output: one `PASS name` / `FAIL name: reason` / `SKIP name: reason` line per case; exit 0
 # only when no case failed. Root only; everything runs in a private mount namespace, under a
 # mktemp dir in /tmp, cgroups under /berth-shimv2-it, ctr namespace berth-shimv2-it, and is
 # removed on exit, on failure too.
+
 # The re-exec below makes shellcheck take everything after it for unreachable code.
 # shellcheck disable=SC2317
 set -euo pipefail
@@ -47,7 +50,7 @@ fi
 RUNTIME_TYPE=io.containerd.berth.v2
 BIN_DIR=""
 OCI=""
-usage() { sed -n '2,21s/^# \{0,1\}//p' "$SELF"; exit 2; }
+usage() { awk 'NR == 1 {next} /^#/ {sub(/^# ?/, ""); print; next} {exit}' "$SELF"; exit 2; }
 while getopts "r:b:R:h" opt; do
   case $opt in
     r) RUNTIME_TYPE=$OPTARG ;;
