@@ -528,6 +528,38 @@ case_events() {
   [ "$order" = "/tasks/create /tasks/start /tasks/exit /tasks/delete " ] || fail "task events in order: $order"
 }
 
+# The stats RPC: `ctr task metrics` decodes what the shim returns (cgroup v1 or v2 metrics).
+case_metrics() {
+  new_id met; run_opts "$ID"
+  local out rc=0
+  c run -d "${RO[@]}" "$R" "$ID" sleep 1000 >/dev/null 2>"$W/$ID.err" || fail "ctr run -d: $(head -c 300 "$W/$ID.err")" || return 1
+  wait_status "$ID" RUNNING || return 1
+  out=$(c task metrics "$ID" 2>&1) || rc=$?
+  [ "$rc" = 0 ] || fail "ctr task metrics exit $rc: $out" || return 1
+  grep -q "^$ID " <<<"$out" || fail "metrics not for $ID: $out" || return 1
+  # One process in the task's cgroup: proves the numbers come from its cgroup, not a default.
+  awk '$1 == "pids.current" {found = 1; ok = ($2 == 1)} END {exit !(found && ok)}' <<<"$out" ||
+    fail "want pids.current 1: $(tr '\n' ' ' <<<"$out")" || return 1
+  c task kill -s SIGKILL "$ID" >/dev/null 2>&1
+  wait_status "$ID" STOPPED || return 1
+  c task rm "$ID" >/dev/null 2>&1
+  c container rm "$ID" >/dev/null 2>&1 || fail "container rm failed"
+}
+
+# A task killed by the OOM killer: exit 137 and a /tasks/oom event from the shim (CRI reports
+# OOMKilled from that event).
+case_oom() {
+  new_id oom; run_opts "$ID"
+  local rc=0
+  start_events "$W/$ID.events"
+  # tail holds its last "line", 200 MB of NULs without a newline: bounded if the limit is ignored.
+  c run --rm "${RO[@]}" --memory-limit 33554432 "$R" "$ID" sh -c 'head -c 200000000 /dev/zero | tail' >"$W/$ID.out" 2>&1 || rc=$?
+  sleep 0.5
+  stop_bg
+  [ "$rc" = 137 ] || fail "ctr run exit $rc, want 137: $(head -c 300 "$W/$ID.out")" || return 1
+  expect_events "$ID" /tasks/oom
+}
+
 # A shim outlives containerd and is found again by the new containerd.
 case_containerd_restart() {
   new_id rst; run_opts "$ID"
@@ -600,7 +632,7 @@ run_case() {
 echo "# runtime type $RUNTIME_TYPE (ctr --runtime $CTR_RUNTIME), shim $SHIM_BIN, OCI runtime ${OCI:-shim default}"
 echo "# containerd $(containerd --version | awk '{print $3}'), work dir $W"
 CASES=(run_output_exit signal_exit detached_lifecycle exec_tty run_tty start_failure bad_exec stdin big_output events
-  containerd_restart exit_no_wait)
+  metrics oom containerd_restart exit_no_wait)
 [ -z "${SHIMV2_CASES:-}" ] || read -r -a CASES <<<"$SHIMV2_CASES"
 for k in "${CASES[@]}"; do run_case "$k"; done
 echo "SKIP many_in_one_shim: grouping containers in one shim is a CRI sandbox feature (CRI is off here)"
