@@ -221,14 +221,23 @@ TASK_STATE=$D/state/io.containerd.runtime.v2.task/$NS
 # --- helpers for the cases -----------------------------------------------------------------
 REASON=""
 BG_PIDS=()
+PROBES=0
 
 # start_events FILE: `ctr events` into FILE until the case ends (run_case stops it). timeout
 # itself goes in the background, not a subshell running it, so that its kill reaches ctr.
+# The subscription is live once a probe container's /containers/create event (containerd's own)
+# shows up: a fixed sleep would lose the first task events on a loaded machine.
 start_events() {
   timeout -k 5 120 ctr --address "$SOCK" -n "$NS" events >"$1" 2>&1 &
-  EV_PID=$!
-  BG_PIDS+=("$EV_PID")
-  sleep 0.3
+  BG_PIDS+=("$!")
+  local probe=s2-$RUNID-probe$((PROBES += 1))
+  for _ in $(seq 50); do
+    c container create --rootfs "$R" "$probe" true >/dev/null 2>&1 || true
+    c container rm "$probe" >/dev/null 2>&1 || true
+    grep -qF "\"$probe\"" "$1" && return 0
+    sleep 0.1
+  done
+  fail "ctr events saw nothing within 5 s"
 }
 
 stop_bg() {
@@ -360,7 +369,7 @@ case_signal_exit() {
 case_detached_lifecycle() {
   new_id life; run_opts "$ID"
   local out rc pid shim shim_start init_start socks
-  start_events "$W/$ID.events"
+  start_events "$W/$ID.events" || return 1
   c run -d "${RO[@]}" "$R" "$ID" sh -c 'trap "exit 42" TERM; sleep 1000 & wait' >/dev/null 2>"$W/$ID.err" ||
     fail "ctr run -d failed: $(head -c 300 "$W/$ID.err")" || return 1
   wait_status "$ID" RUNNING || return 1
@@ -515,7 +524,7 @@ case_big_output() {
 case_events() {
   new_id ev; run_opts "$ID"
   local rc=0 order
-  start_events "$W/$ID.events"
+  start_events "$W/$ID.events" || return 1
   c run --rm "${RO[@]}" "$R" "$ID" sh -c 'exit 3' >/dev/null 2>&1 || rc=$?
   sleep 0.5
   stop_bg
@@ -551,7 +560,7 @@ case_metrics() {
 case_oom() {
   new_id oom; run_opts "$ID"
   local rc=0
-  start_events "$W/$ID.events"
+  start_events "$W/$ID.events" || return 1
   # tail holds its last "line", 200 MB of NULs without a newline: bounded if the limit is ignored.
   c run --rm "${RO[@]}" --memory-limit 33554432 "$R" "$ID" sh -c 'head -c 200000000 /dev/zero | tail' >"$W/$ID.out" 2>&1 || rc=$?
   sleep 0.5
