@@ -188,6 +188,9 @@ cleanup() {
   rm -rf "$W"
 }
 trap cleanup EXIT
+# A signal ends the run through exit, so that the EXIT trap cleans up.
+trap 'exit 130' INT
+trap 'exit 143' TERM HUP
 
 # --- a busybox rootfs, applets as symlinks -------------------------------------------------
 BUSYBOX=$(readlink -f "$(command -v busybox)")
