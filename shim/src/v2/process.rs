@@ -8,6 +8,7 @@ use std::path::PathBuf;
 use std::time::SystemTime;
 
 use containerd_shim::api;
+use containerd_shim::protos::events::task::TaskExit;
 use containerd_shim::protos::protobuf::well_known_types::timestamp::Timestamp;
 use containerd_shim::protos::protobuf::MessageField;
 
@@ -58,6 +59,10 @@ pub struct Process {
     pub keep: Vec<File>,
     /// An exec's process.json, written at `exec`, run at `start`.
     pub spec: Option<PathBuf>,
+    /// `start` is under way: containerd must see the start event before the exit.
+    pub starting: bool,
+    /// The exit event held back while starting.
+    pub deferred: Option<TaskExit>,
 }
 
 impl Process {
@@ -70,6 +75,8 @@ impl Process {
             console: None,
             keep: Vec::new(),
             spec: None,
+            starting: false,
+            deferred: None,
         }
     }
 

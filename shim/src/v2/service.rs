@@ -103,6 +103,10 @@ impl Inner {
         let now = SystemTime::now();
         p.exited(code as u32, now);
         let ev = exit_event(&cid, &eid, pid as u32, code as u32, now);
+        let deferred = p.starting;
+        if deferred {
+            p.deferred = Some(ev.clone());
+        }
         let oom = all
             .get_mut(&cid)
             .and_then(|c| c.oom.as_mut())
@@ -114,7 +118,9 @@ impl Inner {
             self.publish(topics::TASK_OOM_EVENT_TOPIC, Box::new(o));
         }
         self.exited.notify_all();
-        self.publish(topics::TASK_EXIT_EVENT_TOPIC, Box::new(ev));
+        if !deferred {
+            self.publish(topics::TASK_EXIT_EVENT_TOPIC, Box::new(ev));
+        }
     }
 
     /// Record a new process's pid; it may have ended already.
@@ -127,6 +133,12 @@ impl Inner {
         if let Some((code, at)) = runtime::take_early(pid as i32) {
             p.exited(code as u32, at);
             let ev = exit_event(cid, eid, pid, code as u32, at);
+            if p.starting {
+                p.deferred = Some(ev);
+                drop(all);
+                self.exited.notify_all();
+                return;
+            }
             drop(all);
             self.exited.notify_all();
             self.publish(topics::TASK_EXIT_EVENT_TOPIC, Box::new(ev));
@@ -335,33 +347,70 @@ impl Service {
     pub(crate) fn start_(&self, req: api::StartRequest) -> Result<api::StartResponse> {
         let (cid, eid) = (req.id.as_str(), req.exec_id.as_str());
         let (rt, bundle, pid, spec, paths) = self.inner.with(cid, |c| {
-            let p = c.process(eid).ok_or_else(|| not_found(cid, eid))?;
-            if p.status != Status::Created {
+            let init_running = c.init.status == Status::Running;
+            let (rt, bundle) = (c.runtime.clone(), c.bundle.clone());
+            let p = c.process_mut(eid).ok_or_else(|| not_found(cid, eid))?;
+            if p.status != Status::Created || p.starting {
                 return Err(Error::Precondition(format!(
                     "{}: not created",
                     label(cid, eid)
                 )));
             }
-            if !eid.is_empty() && c.init.status != Status::Running {
+            if !eid.is_empty() && !init_running {
                 return Err(Error::Precondition(format!(
                     "container {cid} is not running"
                 )));
             }
+            // Until the start event is out, an exit of this process waits (see on_exit).
+            p.starting = true;
             let paths = StdioPaths {
                 stdin: p.stdio.stdin.clone(),
                 stdout: p.stdio.stdout.clone(),
                 stderr: p.stdio.stderr.clone(),
                 terminal: p.stdio.terminal,
             };
-            Ok((
-                c.runtime.clone(),
-                c.bundle.clone(),
-                p.pid,
-                p.spec.clone(),
-                paths,
-            ))
+            Ok((rt, bundle, p.pid, p.spec.clone(), paths))
         })?;
+        let started = self.run_start(cid, eid, rt, bundle, pid, spec, paths);
+        if let Ok((_, ev)) = &started {
+            let topic = if eid.is_empty() {
+                topics::TASK_START_EVENT_TOPIC
+            } else {
+                topics::TASK_EXEC_STARTED_EVENT_TOPIC
+            };
+            self.inner.publish(topic, ev.clone_box());
+        }
+        // The exit that came while starting goes out after the start event.
+        let deferred = self
+            .inner
+            .with(cid, |c| {
+                Ok(c.process_mut(eid).and_then(|p| {
+                    p.starting = false;
+                    p.deferred.take()
+                }))
+            })
+            .ok()
+            .flatten();
+        if let Some(ev) = deferred {
+            self.inner
+                .publish(topics::TASK_EXIT_EVENT_TOPIC, Box::new(ev));
+        }
         let mut r = api::StartResponse::new();
+        r.pid = started?.0;
+        Ok(r)
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn run_start(
+        &self,
+        cid: &str,
+        eid: &str,
+        rt: Runtime,
+        bundle: PathBuf,
+        pid: u32,
+        spec: Option<PathBuf>,
+        paths: StdioPaths,
+    ) -> Result<(u32, Box<dyn MessageDyn>)> {
         if eid.is_empty() {
             rt.simple("start", cid, &bundle, &[])?;
             self.inner.with(cid, |c| {
@@ -373,10 +422,7 @@ impl Service {
             let mut ev = TaskStart::new();
             ev.container_id = cid.to_string();
             ev.pid = pid;
-            self.inner
-                .publish(topics::TASK_START_EVENT_TOPIC, Box::new(ev));
-            r.pid = pid;
-            return Ok(r);
+            return Ok((pid, Box::new(ev)));
         }
         let spec = spec
             .ok_or_else(|| Error::Precondition(format!("{}: no process spec", label(cid, eid))))?;
@@ -404,10 +450,7 @@ impl Service {
         ev.container_id = cid.to_string();
         ev.exec_id = eid.to_string();
         ev.pid = pid;
-        self.inner
-            .publish(topics::TASK_EXEC_STARTED_EVENT_TOPIC, Box::new(ev));
-        r.pid = pid;
-        Ok(r)
+        Ok((pid, Box::new(ev)))
     }
 
     pub(crate) fn delete_(&self, req: api::DeleteRequest) -> Result<api::DeleteResponse> {
