@@ -24,7 +24,7 @@ BUILD_PACKAGES = gcc make pkg-config libelf-dev zlib1g-dev
 # qemu, the cloud kernel and cpio: the cgroup v2 microVM (integration/microvm); debootstrap
 # and e2fsprogs: the systemd VM's image (integration/microvm/systemd-image.sh).
 VM_PACKAGES = qemu-system-x86 linux-image-cloud-amd64 cpio debootstrap e2fsprogs
-APT_PACKAGES = busybox-static runc crun containerd conmon podman uidmap time jq hyperfine \
+APT_PACKAGES = busybox-static runc crun containerd conmon podman uidmap time jq hyperfine python3 bc \
 	$(BUILD_PACKAGES) $(VM_PACKAGES)
 
 .PHONY: all build release install demo deps build-deps test test-runc conformance bench test-vm test-systemd-vm engines clean
@@ -97,6 +97,10 @@ test: deps
 	# The same conformance cases against runc: they check the spec, not our reading of it.
 	RUNTIME=/usr/sbin/runc $(CARGO) test -p berth-tests --test conformance
 	integration/engines.sh target/debug/berth
+	# containerd-shim-berth-v2 under containerd, then the same cases with containerd's own runc
+	# shim: they check containerd's contract, not our reading of it.
+	integration/shim-v2.sh -b target/debug
+	integration/shim-v2.sh -r io.containerd.runc.v2
 	integration/microvm/run-tests.sh
 
 test-runc: deps build
@@ -137,6 +141,7 @@ test-systemd-vm: deps build
 
 engines: build
 	integration/engines.sh
+	integration/shim-v2.sh -b target/debug
 
 clean:
 	$(CARGO) clean
