@@ -218,7 +218,7 @@ pub fn run(cfg: &Config, rt: &Runtime, log: Option<Log>, env: &mut Env) -> Resul
         }
     }
     let started_at = timefmt::now_string();
-    let oom = OomWatch::new(pid);
+    let mut oom = OomWatch::new(pid);
     env.reporter.pid(pid);
     if !exec {
         env.reporter.close();
@@ -272,7 +272,7 @@ pub fn run(cfg: &Config, rt: &Runtime, log: Option<Log>, env: &mut Env) -> Resul
         id: cfg.id.clone(),
         pid,
         status,
-        oom_killed: oom.as_ref().is_some_and(OomWatch::killed),
+        oom_killed: oom.as_mut().is_some_and(OomWatch::killed_since),
         started_at,
         finished_at: lp.finished_at.clone(),
         log_dropped_bytes: dropped,

@@ -1,18 +1,21 @@
-//! OOM-kill detection from the container's memory cgroup counters (v1 memory.oom_control,
-//! v2 memory.events): the `oom_kill` count is read when the container starts and when it ends.
+//! OOM kills in a container's memory cgroup, from the kernel's `oom_kill`
+//! counter (v1 memory.oom_control, v2 memory.events), read when the container
+//! starts and again when one of its processes ends. Shared by berth-shim
+//! (the exit record's `oom_killed`) and containerd-shim-berth-v2
+//! (`/tasks/oom`, published before the exit so containerd's CRI plugin
+//! reports OOMKilled).
 
-use std::os::fd::{AsRawFd, OwnedFd};
+use std::fs::File;
+use std::os::unix::fs::FileExt;
 use std::path::PathBuf;
 
-use crate::sys;
-
 pub struct OomWatch {
-    fd: OwnedFd,
-    base: u64,
+    file: File,
+    seen: u64,
 }
 
 impl OomWatch {
-    /// None when the container has no memory cgroup we can read.
+    /// None when the process has no memory cgroup the shim can read.
     pub fn new(pid: i32) -> Option<OomWatch> {
         let cg = std::fs::read_to_string(format!("/proc/{pid}/cgroup")).ok()?;
         let mut candidates: Vec<PathBuf> = Vec::new();
@@ -27,36 +30,35 @@ impl OomWatch {
                         .join("memory.oom_control"),
                 );
             } else if ctrls.is_empty() {
-                candidates.push(
-                    PathBuf::from("/sys/fs/cgroup")
-                        .join(path)
-                        .join("memory.events"),
-                );
-                candidates.push(
-                    PathBuf::from("/sys/fs/cgroup/unified")
-                        .join(path)
-                        .join("memory.events"),
-                );
-            }
-        }
-        for c in candidates {
-            if let Ok(fd) = sys::open(&c, libc::O_RDONLY, 0) {
-                if let Some(base) = read_count(&fd) {
-                    return Some(OomWatch { fd, base });
+                // Pure v2, or the hybrid layout's unified mount.
+                for root in ["/sys/fs/cgroup", "/sys/fs/cgroup/unified"] {
+                    candidates.push(PathBuf::from(root).join(path).join("memory.events"));
                 }
             }
         }
-        None
+        candidates.into_iter().find_map(|p| {
+            let file = File::open(p).ok()?;
+            let seen = count(&file)?;
+            Some(OomWatch { file, seen })
+        })
     }
 
-    pub fn killed(&self) -> bool {
-        read_count(&self.fd).is_some_and(|n| n > self.base)
+    /// Did the kernel OOM-kill anything in the cgroup since the last call
+    /// (or since `new`)?
+    pub fn killed_since(&mut self) -> bool {
+        match count(&self.file) {
+            Some(n) if n > self.seen => {
+                self.seen = n;
+                true
+            }
+            _ => false,
+        }
     }
 }
 
-fn read_count(fd: &OwnedFd) -> Option<u64> {
+fn count(f: &File) -> Option<u64> {
     let mut buf = [0u8; 512];
-    let n = sys::pread_small(fd.as_raw_fd(), &mut buf).ok()?;
+    let n = f.read_at(&mut buf, 0).ok()?;
     let s = std::str::from_utf8(&buf[..n]).ok()?;
     s.lines()
         .find_map(|l| l.strip_prefix("oom_kill "))

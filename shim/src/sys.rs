@@ -416,12 +416,6 @@ pub fn open(path: &Path, flags: i32, mode: u32) -> io::Result<OwnedFd> {
     Ok(owned(fd))
 }
 
-/// Read the whole of a small file at an offset-0 pread (cgroup counters).
-pub fn pread_small(fd: RawFd, buf: &mut [u8]) -> io::Result<usize> {
-    // SAFETY: buf is writable for buf.len() bytes.
-    cvt_size(unsafe { libc::pread(fd, buf.as_mut_ptr() as *mut libc::c_void, buf.len(), 0) })
-}
-
 /// Whether `fd` is a valid open descriptor (for fds inherited through the environment).
 pub fn fd_is_open(fd: RawFd) -> bool {
     // SAFETY: F_GETFD takes no memory.

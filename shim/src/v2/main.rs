@@ -9,6 +9,8 @@
 mod bootstrap;
 mod error;
 mod metrics;
+// Shared with berth-shim.
+#[path = "../oom.rs"]
 mod oom;
 mod process;
 mod runtime;

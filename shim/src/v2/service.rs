@@ -320,7 +320,7 @@ impl Service {
                 rootfs_mounted: !req.rootfs.is_empty(),
                 init,
                 execs: HashMap::new(),
-                oom: crate::oom::OomWatch::new(pid),
+                oom: crate::oom::OomWatch::new(pid as i32),
             },
         );
         self.inner.register(&id, "", pid);
