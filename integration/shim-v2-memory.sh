@@ -64,7 +64,9 @@ cleanup() {
   fi
   awk -v w="$W" 'index($5, w) == 1 {print $5}' /proc/self/mountinfo | sort -r | while read -r m; do umount -l "$m" 2>/dev/null || true; done
   for d in /sys/fs/cgroup/*/berth-shimv2-mem /sys/fs/cgroup/berth-shimv2-mem; do [ -d "$d" ] && find "$d" -depth -type d -exec rmdir {} \; 2>/dev/null; done
-  rm -rf "$W" /run/containerd/berth/berth-shimv2-mem
+  rm -rf "$W"
+  # The shims' runtime state roots for this namespace, empty once every container is deleted.
+  rmdir /run/containerd/berth/berth-shimv2-mem /run/containerd/runc/berth-shimv2-mem /run/containerd/berth 2>/dev/null || true
 }
 trap cleanup EXIT
 

@@ -185,6 +185,18 @@ cleanup() {
   for d in /sys/fs/cgroup/*/"$CG_PARENT" /sys/fs/cgroup/"$CG_PARENT"; do [ -d "$d" ] && rmdir "$d" 2>/dev/null; done
   [ -z "${SHIMV2_KEEP_LOG:-}" ] || cp "$D/log" "$SHIMV2_KEEP_LOG"
   [ -z "$DEFAULT_RUNC_ROOT" ] || rmdir "$DEFAULT_RUNC_ROOT" 2>/dev/null
+  # berth's shim keeps its runtime state under /run/containerd/berth/<namespace>: empty once
+  # every container is deleted, removed when no other run uses it.
+  rmdir "/run/containerd/berth/$NS" /run/containerd/berth 2>/dev/null
+  # ctr's own stdio fifo directories: ctr removes them itself unless it was killed (the
+  # timeouts, the containerd restart case). Only directories holding nothing but fifos named
+  # after this run's ids (s2-RUNID-...) go.
+  for d in /run/containerd/fifo/*/; do
+    d=${d%/}
+    [ -d "$d" ] || continue
+    [ -z "$(find "$d" -mindepth 1 ! -name "s2-$RUNID-*" -print -quit)" ] || continue
+    [ -n "$(find "$d" -mindepth 1 -name "s2-$RUNID-*" -print -quit)" ] && rm -rf "$d"
+  done
   rm -rf "$W"
 }
 trap cleanup EXIT
