@@ -340,6 +340,9 @@ check_gone() { # ID INIT_PID INIT_START SHIM_PID SHIM_START SHIM_SOCKETS
   left=$(ls -d /sys/fs/cgroup/*/"$CG_PARENT/$id" /sys/fs/cgroup/"$CG_PARENT/$id" 2>/dev/null || true)
   [ -z "$left" ] || fail "cgroup left: $left" || return 1
   c container info "$id" >/dev/null 2>&1 && { fail "container $id still known to containerd"; return 1; }
+  # The OCI runtime's own state directory for the id, wherever the shim put its root.
+  left=$(find "$W/runc-root" /run/containerd/runc /run/containerd/berth -maxdepth 3 -name "$id" 2>/dev/null || true)
+  [ -z "$left" ] || fail "runtime state left: $left" || return 1
   for sock in $6; do
     [ ! -e "$sock" ] || fail "shim socket $sock left" || return 1
   done
