@@ -622,6 +622,28 @@ case_containerd_restart() {
 }
 
 # A detached task exits while nobody waits: the shim keeps its exit status for State and Delete.
+# A shim killed under a running container: containerd then runs the shim binary's `delete`
+# for the task, which must end the container and leave nothing behind (process, cgroup, runtime
+# state, socket). containerd-shim-runc-v2 (1.6.20) leaves the init running there, so that
+# runtime type gets a SKIP.
+case_shim_killed() {
+  [ "$RUNTIME_TYPE" != io.containerd.runc.v2 ] ||
+    { REASON="SKIP: containerd-shim-runc-v2's delete leaves the container's init running"; return 1; }
+  new_id kld; run_opts "$ID"
+  local pid shim shim_start init_start socks
+  c run -d "${RO[@]}" "$R" "$ID" sleep 1000 >/dev/null 2>"$W/$ID.err" || fail "ctr run -d: $(head -c 300 "$W/$ID.err")" || return 1
+  wait_status "$ID" RUNNING || return 1
+  pid=$(task_field "$ID" 2); init_start=$(start_time "$pid")
+  shim=$(awk '/^PPid:/ {print $2}' "/proc/$pid/status"); shim_start=$(start_time "$shim")
+  socks=$(shim_sockets "$shim")
+  kill -KILL "$shim"
+  for _ in $(seq 100); do [ "$(start_time "$pid")" != "$init_start" ] && break; sleep 0.1; done
+  [ "$(start_time "$pid")" != "$init_start" ] || fail "init $pid still running 10 s after its shim was killed" || return 1
+  c task rm -f "$ID" >/dev/null 2>&1
+  c container rm "$ID" >/dev/null 2>&1 || fail "container rm failed" || return 1
+  check_gone "$ID" "$pid" "$init_start" "$shim" "$shim_start" "$socks"
+}
+
 case_exit_no_wait() {
   new_id nowait; run_opts "$ID"
   local out rc=0
@@ -658,7 +680,7 @@ run_case() {
 
 echo "# runtime type $RUNTIME_TYPE (ctr --runtime $CTR_RUNTIME), shim $SHIM_BIN, OCI runtime ${OCI:-shim default}"
 echo "# containerd $(containerd --version | awk '{print $3}'), work dir $W"
-CASES=(run_output_exit signal_exit detached_lifecycle exec_tty run_tty start_failure bad_exec stdin big_output events
+CASES=(run_output_exit signal_exit detached_lifecycle shim_killed exec_tty run_tty start_failure bad_exec stdin big_output events
   metrics oom containerd_restart exit_no_wait)
 [ -z "${SHIMV2_CASES:-}" ] || read -r -a CASES <<<"$SHIMV2_CASES"
 for k in "${CASES[@]}"; do run_case "$k"; done

@@ -61,6 +61,7 @@ impl containerd_shim::Shim for Shim {
             Err(e) => warn!("{e}"),
         }
         unmount_rootfs(&bundle);
+        remove_dead_socket(&bundle);
         let mut r = DeleteResponse::new();
         r.exit_status = 128 + libc::SIGKILL as u32;
         r.exited_at = Some(timestamp(SystemTime::now())).into();
@@ -92,5 +93,25 @@ pub(crate) fn unmount_rootfs(bundle: &Path) {
         if let Err(e) = containerd_shim::mount::umount_recursive(Some(p), libc::MNT_DETACH) {
             warn!("unmount {p}: {e}");
         }
+    }
+}
+
+/// A shim that was killed leaves its socket (containerd-shim-runc-v2's too). Removed only when
+/// nothing answers on it: a live shim of the same pod serves other containers there.
+fn remove_dead_socket(bundle: &Path) {
+    let Ok(address) = std::fs::read_to_string(bundle.join("address")) else {
+        return;
+    };
+    let path = address.trim().trim_start_matches("unix://");
+    if path.is_empty() || path.starts_with('@') {
+        return;
+    }
+    match std::os::unix::net::UnixStream::connect(path) {
+        Err(e) if e.kind() == std::io::ErrorKind::ConnectionRefused => {
+            if let Err(e) = std::fs::remove_file(path) {
+                warn!("remove {path}: {e}");
+            }
+        }
+        _ => {}
     }
 }
