@@ -588,6 +588,29 @@ case_oom() {
 }
 
 # A shim outlives containerd and is found again by the new containerd.
+# An OOM kill the init survives (its child is killed): /tasks/oom must come while the task
+# still runs, not only with an exit.
+case_oom_child() {
+  new_id oomc; run_opts "$ID"
+  start_events "$W/$ID.events" || return 1
+  c run -d "${RO[@]}" --memory-limit 33554432 "$R" "$ID" sh -c 'head -c 200000000 /dev/zero | tail; exec sleep 1000' \
+    >/dev/null 2>"$W/$ID.err" || { stop_bg; fail "ctr run -d: $(head -c 300 "$W/$ID.err")"; return 1; }
+  local ok=""
+  for _ in $(seq 100); do
+    grep -F " /tasks/oom " "$W/$ID.events" 2>/dev/null | grep -qF -- "\"$ID\"" && { ok=1; break; }
+    sleep 0.1
+  done
+  local st
+  st=$(task_field "$ID" 3)
+  c task kill -s SIGKILL "$ID" >/dev/null 2>&1
+  wait_status "$ID" STOPPED || { stop_bg; return 1; }
+  c task rm "$ID" >/dev/null 2>&1
+  c container rm "$ID" >/dev/null 2>&1
+  stop_bg
+  [ -n "$ok" ] || fail "no /tasks/oom within 10 s while the task ran (status $st)" || return 1
+  [ "$st" = RUNNING ] || fail "task $st after its child's OOM kill, want RUNNING" || return 1
+}
+
 case_containerd_restart() {
   new_id rst; run_opts "$ID"
   local pid shim shim_start init_start out rc socks
@@ -681,7 +704,7 @@ run_case() {
 echo "# runtime type $RUNTIME_TYPE (ctr --runtime $CTR_RUNTIME), shim $SHIM_BIN, OCI runtime ${OCI:-shim default}"
 echo "# containerd $(containerd --version | awk '{print $3}'), work dir $W"
 CASES=(run_output_exit signal_exit detached_lifecycle shim_killed exec_tty run_tty start_failure bad_exec stdin big_output events
-  metrics oom containerd_restart exit_no_wait)
+  metrics oom oom_child containerd_restart exit_no_wait)
 [ -z "${SHIMV2_CASES:-}" ] || read -r -a CASES <<<"$SHIMV2_CASES"
 for k in "${CASES[@]}"; do run_case "$k"; done
 echo "SKIP many_in_one_shim: grouping containers in one shim is a CRI sandbox feature (CRI is off here)"

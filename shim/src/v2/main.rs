@@ -12,6 +12,7 @@ mod metrics;
 // Shared with berth-shim.
 #[path = "../oom.rs"]
 mod oom;
+mod oom_notify;
 mod process;
 mod runtime;
 mod service;

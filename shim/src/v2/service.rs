@@ -168,6 +168,30 @@ fn exit_event(cid: &str, eid: &str, pid: u32, code: u32, at: SystemTime) -> Task
     ev
 }
 
+/// One thread per container with a memory cgroup: `/tasks/oom` as OOM kills
+/// happen. It ends when the cgroup or the container is gone; the timeout
+/// bounds how long it outlives a container whose cgroup never signals.
+fn start_oom_thread(inner: Arc<Inner>, cid: String, pid: u32) {
+    let Some(mut n) = crate::oom_notify::Notifier::new(pid) else {
+        return;
+    };
+    std::thread::spawn(move || loop {
+        let alive = n.wait(60_000);
+        let mut all = inner.lock();
+        let Some(c) = all.get_mut(&cid) else { return };
+        if c.oom.as_mut().is_some_and(|w| w.killed_since()) {
+            let mut o = TaskOOM::new();
+            o.container_id = cid.clone();
+            // Under the lock: the exit thread, which needs it, then publishes any exit after.
+            inner.publish(topics::TASK_OOM_EVENT_TOPIC, Box::new(o));
+        }
+        drop(all);
+        if !alive {
+            return;
+        }
+    });
+}
+
 fn start_exit_thread(inner: Arc<Inner>) {
     // Subscribed before any process exists: no exit can be missed.
     let sub = match monitor_subscribe(Topic::Pid) {
@@ -324,6 +348,7 @@ impl Service {
             },
         );
         self.inner.register(&id, "", pid);
+        start_oom_thread(self.inner.clone(), id.clone(), pid);
         info!("created {id}, pid {pid}");
 
         let mut ev = TaskCreate::new();
