@@ -6,7 +6,9 @@
 # controller) and runs inside it
 #   1. the `cgroups::` unit tests of the berth library (real cgroups, no container), and
 #   2. the cgroup cases of the conformance suite (tests/conformance/cgroups.rs, names starting
-#      with cgroup_) once with RUNTIME=berth and once with RUNTIME=runc.
+#      with cgroup_) once with RUNTIME=berth and once with RUNTIME=runc,
+#   3. integration/microvm/shim-v2-vm.sh: containerd-shim-berth-v2 under a private containerd
+#      (when containerd is installed): run, OOM notification, metrics, nothing left.
 # Prints each test binary's results and a summary; exits non-zero if anything failed.
 #   FILTER  test name filter instead of the defaults (cgroups:: and cgroup_)
 #   -k      keep the staging directory (printed) for a manual run-in-vm.sh
@@ -43,6 +45,14 @@ S=$(mktemp -d /tmp/berth-microvm.XXXXXX)
 mkdir -p "$S/bin"
 cp "$LIB" "$S/bin/lib-tests"
 cp target/debug/berth "$S/bin/berth"
+# containerd-shim-berth-v2 on cgroup v2, when containerd is installed (3.).
+CTRD_ARGS=()
+if command -v containerd >/dev/null && command -v ctr >/dev/null; then
+  cargo build -q -p berth-shim --bin containerd-shim-berth-v2
+  cp target/debug/containerd-shim-berth-v2 "$S/bin/"
+  cp integration/microvm/shim-v2-vm.sh "$S/"
+  CTRD_ARGS=(-a "$(command -v containerd)" -a "$(command -v ctr)")
+fi
 [ -z "$CONTAINER" ] || cp "$CONTAINER" "$S/bin/container-tests"
 [ -z "$RUNC" ] || cp "$(readlink -f "$RUNC")" "$S/bin/runc"
 
@@ -68,6 +78,13 @@ if [ -x "\$S/bin/runc" ]; then
   export RUNTIME=\$S/bin/runc
   suite conformance-runc cgroup_ "\$S/bin/container-tests"
 fi
+if [ -x "\$S/shim-v2-vm.sh" ]; then
+  echo "=== suite shim-v2"
+  "\$S/shim-v2-vm.sh" "\$S/bin"
+  rc=\$?
+  echo "=== suite shim-v2 rc=\$rc"
+  [ \$rc = 0 ] || status=1
+fi
 # /berth itself is the shared parent of default paths and stays, as runc's parents do.
 leaks=\$(find /sys/fs/cgroup -type d -path '*berth*' ! -path /sys/fs/cgroup/berth 2>/dev/null)
 if [ -n "\$leaks" ]; then echo "=== leaked cgroups:"; echo "\$leaks"; status=1; fi
@@ -77,13 +94,13 @@ chmod +x "$S/vm-main.sh"
 [ "$KEEP" = 0 ] || echo "run-tests: staged in $S" >&2
 
 set +e
-OUT=$("$RUN_IN_VM" -m "${VM_MEM:-1024}" -t "${VM_TIMEOUT:-900}" -a "$S" -- "$S/vm-main.sh" 2>&1)
+OUT=$("$RUN_IN_VM" -m "${VM_MEM:-1024}" -t "${VM_TIMEOUT:-900}" -a "$S" "${CTRD_ARGS[@]}" -- "$S/vm-main.sh" 2>&1)
 rc=$?
 set -e
 printf '%s\n' "$OUT"
 echo "=== summary (cgroup v2 microVM)"
 printf '%s\n' "$OUT" | grep -E -A3 '^=== leaked' || true
 printf '%s\n' "$OUT" | grep -E '^=== suite .* rc=|^test result:' || true
-printf '%s\n' "$OUT" | grep -E '^test .* FAILED$' || true
+printf '%s\n' "$OUT" | grep -E '^test .* FAILED$|^FAIL shim-v2' || true
 echo "run-tests: exit $rc"
 exit "$rc"
