@@ -589,11 +589,14 @@ case_oom() {
 
 # A shim outlives containerd and is found again by the new containerd.
 # An OOM kill the init survives (its child is killed): /tasks/oom must come while the task
-# still runs, not only with an exit.
+# still runs, not only with an exit. The child volunteers (oom_score_adj 1000): the OOM killer's
+# pick is otherwise the kernel's choice. 64 MiB, not 32: runc charges its own start-up (a copy
+# of its binary) to the container's cgroup, and at 32 MiB the OOM killer sometimes struck before
+# the child existed, taking the init.
 case_oom_child() {
   new_id oomc; run_opts "$ID"
   start_events "$W/$ID.events" || return 1
-  c run -d "${RO[@]}" --memory-limit 33554432 "$R" "$ID" sh -c 'head -c 200000000 /dev/zero | tail; exec sleep 1000' \
+  c run -d "${RO[@]}" --memory-limit 67108864 "$R" "$ID" sh -c 'head -c 200000000 /dev/zero | (echo 1000 > /proc/self/oom_score_adj; exec tail); exec sleep 1000' \
     >/dev/null 2>"$W/$ID.err" || { stop_bg; fail "ctr run -d: $(head -c 300 "$W/$ID.err")"; return 1; }
   local ok=""
   for _ in $(seq 100); do

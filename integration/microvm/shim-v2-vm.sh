@@ -43,7 +43,7 @@ $C events > "$W/events" 2>&1 &
 EV=$!
 sleep 1
 $C run -d $RT --memory-limit 33554432 --cgroup /berth/shimv2-oom "$W/rootfs" oom1 \
-  /bin/sh -c 'head -c 200000000 /dev/zero | tail; exec sleep 1000' >/dev/null 2>"$W/err" || fail "run -d: $(cat "$W/err")"
+  /bin/sh -c 'head -c 200000000 /dev/zero | (echo 1000 > /proc/self/oom_score_adj; exec tail); exec sleep 1000' >/dev/null 2>"$W/err" || fail "run -d: $(cat "$W/err")"
 i=0
 until grep -q "/tasks/oom" "$W/events"; do
   i=$((i + 1)); [ $i -lt 150 ] || break
