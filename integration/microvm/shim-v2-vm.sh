@@ -42,7 +42,7 @@ if [ $rc = 7 ] && [ "$out" = hello-v2 ]; then pass run; else fail "run: exit $rc
 $C events > "$W/events" 2>&1 &
 EV=$!
 sleep 1
-$C run -d $RT --memory-limit 33554432 --cgroup /berth/shimv2-oom "$W/rootfs" oom1 \
+$C run -d $RT --memory-limit 67108864 --cgroup /berth/shimv2-oom "$W/rootfs" oom1 \
   /bin/sh -c 'head -c 200000000 /dev/zero | (echo 1000 > /proc/self/oom_score_adj; exec tail); exec sleep 1000' >/dev/null 2>"$W/err" || fail "run -d: $(cat "$W/err")"
 i=0
 until grep -q "/tasks/oom" "$W/events"; do
@@ -52,7 +52,7 @@ done
 st=$($C task ls | awk '$1 == "oom1" {print $3}')
 if grep -q "/tasks/oom" "$W/events" && [ "$st" = RUNNING ]; then pass oom-while-running
 else fail "oom-while-running: events: $(grep -o '/tasks/[a-z-]*' "$W/events" | tr '\n' ' '), status $st"; fi
-if $C task metrics oom1 2>&1 | grep -Eq '^memory.limit_in_bytes +33554432'; then pass metrics
+if $C task metrics oom1 2>&1 | grep -Eq '^memory.limit_in_bytes +67108864'; then pass metrics
 else fail "metrics: $($C task metrics oom1 2>&1 | head -8 | tr '\n' ' ')"; fi
 $C task kill -s SIGKILL oom1 >/dev/null 2>&1
 i=0
