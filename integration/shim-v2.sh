@@ -262,6 +262,13 @@ stop_bg() {
   BG_PIDS=()
 }
 fail() { REASON=$*; return 1; }
+# End a case's task: SIGKILL, wait for STOPPED, remove the task and the container.
+remove_task() {
+  c task kill -s SIGKILL "$1" >/dev/null 2>&1
+  wait_status "$1" STOPPED || return 1
+  c task rm "$1" >/dev/null 2>&1
+  c container rm "$1" >/dev/null 2>&1 || fail "container rm failed"
+}
 
 new_id() { ID=s2-$RUNID-$1; CASE_IDS+=("$ID"); }
 
@@ -460,10 +467,7 @@ case_exec_tty() {
   out=$(timeout -k 5 30 script -qec "ctr --address $SOCK -n $NS task exec -t --exec-id t1 $ID sh -c 'tty; exit 5'" /dev/null </dev/null 2>&1) || rc=$?
   [ "$rc" = 5 ] || fail "tty exec exit $rc, want 5: $out" || return 1
   grep -q '/dev/pts/[0-9]' <<<"$out" || fail "tty exec output has no /dev/pts: $out" || return 1
-  c task kill -s SIGKILL "$ID" >/dev/null 2>&1
-  wait_status "$ID" STOPPED || return 1
-  c task rm "$ID" >/dev/null 2>&1
-  c container rm "$ID" >/dev/null 2>&1 || fail "container rm failed"
+  remove_task "$ID"
 }
 
 # The init on a terminal (console socket at create): ctr under script(1) for a tty of its own.
@@ -508,10 +512,7 @@ case_bad_exec() {
   rc=0
   out=$(c task exec --exec-id x1 "$ID" sh -c 'echo fine' 2>&1) || rc=$?
   [ "$rc" = 0 ] && [ "$out" = fine ] || fail "exec after a failed exec (same id): exit $rc, '$out'" || return 1
-  c task kill -s SIGKILL "$ID" >/dev/null 2>&1
-  wait_status "$ID" STOPPED || return 1
-  c task rm "$ID" >/dev/null 2>&1
-  c container rm "$ID" >/dev/null 2>&1 || fail "container rm failed"
+  remove_task "$ID"
 }
 
 # stdin reaches the task and its EOF closes the task's stdin (ctr run always forwards stdin).
@@ -567,10 +568,7 @@ case_metrics() {
   # One process in the task's cgroup: proves the numbers come from its cgroup, not a default.
   awk '$1 == "pids.current" {found = 1; ok = ($2 == 1)} END {exit !(found && ok)}' <<<"$out" ||
     fail "want pids.current 1: $(tr '\n' ' ' <<<"$out")" || return 1
-  c task kill -s SIGKILL "$ID" >/dev/null 2>&1
-  wait_status "$ID" STOPPED || return 1
-  c task rm "$ID" >/dev/null 2>&1
-  c container rm "$ID" >/dev/null 2>&1 || fail "container rm failed"
+  remove_task "$ID"
 }
 
 # A task killed by the OOM killer: exit 137 and a /tasks/oom event from the shim (CRI reports
@@ -605,11 +603,8 @@ case_oom_child() {
   done
   local st
   st=$(task_field "$ID" 3)
-  c task kill -s SIGKILL "$ID" >/dev/null 2>&1
-  wait_status "$ID" STOPPED || { stop_bg; return 1; }
-  c task rm "$ID" >/dev/null 2>&1
-  c container rm "$ID" >/dev/null 2>&1
   stop_bg
+  remove_task "$ID" || return 1
   [ -n "$ok" ] || fail "no /tasks/oom within 10 s while the task ran (status $st)" || return 1
   [ "$st" = RUNNING ] || fail "task $st after its child's OOM kill, want RUNNING" || return 1
 }

@@ -40,7 +40,7 @@ pub struct Exit {
     pub at: SystemTime,
 }
 
-#[derive(Default)]
+#[derive(Default, Clone)]
 pub struct StdioPaths {
     pub stdin: String,
     pub stdout: String,

@@ -110,18 +110,8 @@ impl Runtime {
         io: stdio::Stdio,
     ) -> Result<u32> {
         let mut c = self.command(bundle);
-        c.arg("create")
-            .arg("--bundle")
-            .arg(bundle)
-            .arg("--pid-file")
-            .arg(pid_file);
-        if let Some(s) = console {
-            c.arg("--console-socket").arg(s);
-        }
-        c.arg(id);
-        with_stdio(&mut c, io);
-        self.run(c, "create", id, bundle, None)?;
-        read_pid(pid_file)
+        c.arg("create").arg("--bundle").arg(bundle);
+        self.run_process(c, "create", id, bundle, pid_file, console, io)
     }
 
     pub fn exec(
@@ -135,13 +125,29 @@ impl Runtime {
     ) -> Result<u32> {
         let mut c = self.command(bundle);
         c.args(["exec", "--detach", "--process"]).arg(process);
+        self.run_process(c, "exec", id, bundle, pid_file, console, io)
+    }
+
+    /// `create` and `exec`: the process gets `io`, and its pid comes back
+    /// through `pid_file`.
+    #[allow(clippy::too_many_arguments)]
+    fn run_process(
+        &self,
+        mut c: Command,
+        verb: &'static str,
+        id: &str,
+        bundle: &Path,
+        pid_file: &Path,
+        console: Option<&Path>,
+        io: stdio::Stdio,
+    ) -> Result<u32> {
         c.arg("--pid-file").arg(pid_file);
         if let Some(s) = console {
             c.arg("--console-socket").arg(s);
         }
         c.arg(id);
         with_stdio(&mut c, io);
-        self.run(c, "exec", id, bundle, None)?;
+        self.run(c, verb, id, bundle, None)?;
         read_pid(pid_file)
     }
 
@@ -178,36 +184,32 @@ impl Runtime {
     }
 
     pub fn ps(&self, id: &str, bundle: &Path) -> Result<Vec<u32>> {
-        let out = self.output(&["ps", "--format", "json"], id, bundle, "ps")?;
-        serde_json::from_slice(&out).map_err(|e| Error::Runtime {
-            verb: "ps",
-            id: id.to_string(),
-            msg: format!("unreadable output: {e}"),
-        })
+        self.output_json(&["ps", "--format", "json"], id, bundle)
     }
 
     pub fn stats(&self, id: &str, bundle: &Path) -> Result<serde_json::Value> {
-        let out = self.output(&["events", "--stats"], id, bundle, "events")?;
-        serde_json::from_slice(&out).map_err(|e| Error::Runtime {
-            verb: "events",
-            id: id.to_string(),
-            msg: format!("unreadable output: {e}"),
-        })
+        self.output_json(&["events", "--stats"], id, bundle)
     }
 
-    fn output(
+    /// The JSON a command (`args[0]`, its verb) prints on stdout.
+    fn output_json<T: serde::de::DeserializeOwned>(
         &self,
-        args: &[&str],
+        args: &[&'static str],
         id: &str,
         bundle: &Path,
-        verb: &'static str,
-    ) -> Result<Vec<u8>> {
+    ) -> Result<T> {
+        let verb = args[0];
         let mut c = self.command(bundle);
         c.args(args).arg(id);
         c.stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::null());
-        self.run(c, verb, id, bundle, None)
+        let out = self.run(c, verb, id, bundle, None)?;
+        serde_json::from_slice(&out).map_err(|e| Error::Runtime {
+            verb,
+            id: id.to_string(),
+            msg: format!("unreadable output: {e}"),
+        })
     }
 
     /// Run to the end; stdout when piped. An error carries the runtime's own

@@ -145,6 +145,12 @@ impl Inner {
         }
     }
 
+    /// The runtime a container was created with, and its bundle (where the
+    /// runtime's log goes).
+    fn runtime(&self, cid: &str) -> Result<(Runtime, PathBuf)> {
+        self.with(cid, |c| Ok((c.runtime.clone(), c.bundle.clone())))
+    }
+
     fn with<T>(&self, cid: &str, f: impl FnOnce(&mut Container) -> Result<T>) -> Result<T> {
         let mut all = self.lock();
         let c = all
@@ -210,12 +216,8 @@ fn start_exit_thread(inner: Arc<Inner>) {
     });
 }
 
-fn not_found(what: &str, eid: &str) -> Error {
-    Error::NotFound(if eid.is_empty() {
-        format!("container {what}")
-    } else {
-        format!("exec {eid} of {what}")
-    })
+fn not_found(cid: &str, eid: &str) -> Error {
+    Error::NotFound(label(cid, eid))
 }
 
 /// A process's stdio, opened as containerd asked: the fifos themselves, or a
@@ -256,15 +258,18 @@ fn prepare(paths: &StdioPaths) -> Result<Prepared> {
     })
 }
 
-/// After the runtime returned: take the pty master and start relaying.
-fn finish(p: Prepared, proc_: &mut Process) -> Result<()> {
-    if let Some(sock) = &p.console {
-        let master = sock.receive()?;
-        stdio::relay(&master, p.relay_in, p.relay_out)?;
-        proc_.console = Some(master);
-    }
-    proc_.keep = p.keep;
-    Ok(())
+/// After the runtime returned: take the pty master and start relaying. What
+/// the process keeps: the master (for resizes) and the fifo read ends.
+fn finish(p: Prepared) -> Result<(Option<std::fs::File>, Vec<std::fs::File>)> {
+    let console = match &p.console {
+        Some(sock) => {
+            let master = sock.receive()?;
+            stdio::relay(&master, p.relay_in, p.relay_out)?;
+            Some(master)
+        }
+        None => None,
+    };
+    Ok((console, p.keep))
 }
 
 fn runc_options(
@@ -321,11 +326,17 @@ impl Service {
                 console.as_deref(),
                 io,
             )?;
-            if let Err(e) = finish(prep, &mut init) {
-                let _ = rt.simple("delete", &id, &bundle, &["--force"]);
-                return Err(e);
+            match finish(prep) {
+                Ok((console, keep)) => {
+                    init.console = console;
+                    init.keep = keep;
+                    Ok(pid)
+                }
+                Err(e) => {
+                    let _ = rt.simple("delete", &id, &bundle, &["--force"]);
+                    Err(e)
+                }
             }
-            Ok(pid)
         });
         let pid = match created {
             Ok(pid) => pid,
@@ -388,13 +399,7 @@ impl Service {
             }
             // Until the start event is out, an exit of this process waits (see on_exit).
             p.starting = true;
-            let paths = StdioPaths {
-                stdin: p.stdio.stdin.clone(),
-                stdout: p.stdio.stdout.clone(),
-                stderr: p.stdio.stderr.clone(),
-                terminal: p.stdio.terminal,
-            };
-            Ok((rt, bundle, p.pid, p.spec.clone(), paths))
+            Ok((rt, bundle, p.pid, p.spec.clone(), p.stdio.clone()))
         })?;
         let started = self.run_start(cid, eid, rt, bundle, pid, spec, paths);
         if let Ok((_, ev)) = &started {
@@ -459,13 +464,12 @@ impl Service {
         let _ = std::fs::remove_file(&spec);
         let _ = std::fs::remove_file(&pid_file);
         let pid = pid?;
-        let mut console_master = Process::new(StdioPaths::default());
-        finish(prep, &mut console_master)?;
+        let (console, keep) = finish(prep)?;
         self.inner.with(cid, |c| {
             if let Some(p) = c.execs.get_mut(eid) {
                 p.status = Status::Running;
-                p.console = console_master.console.take();
-                p.keep = std::mem::take(&mut console_master.keep);
+                p.console = console;
+                p.keep = keep;
                 p.spec = None;
             }
             Ok(())
@@ -637,9 +641,7 @@ impl Service {
     }
 
     pub(crate) fn pause_resume(&self, cid: &str, pause: bool) -> Result<()> {
-        let (rt, bundle) = self
-            .inner
-            .with(cid, |c| Ok((c.runtime.clone(), c.bundle.clone())))?;
+        let (rt, bundle) = self.inner.runtime(cid)?;
         rt.simple(if pause { "pause" } else { "resume" }, cid, &bundle, &[])?;
         self.inner.with(cid, |c| {
             if c.init.exit.is_none() {
@@ -688,9 +690,7 @@ impl Service {
     }
 
     pub(crate) fn pids_(&self, req: api::PidsRequest) -> Result<api::PidsResponse> {
-        let (rt, bundle) = self
-            .inner
-            .with(&req.id, |c| Ok((c.runtime.clone(), c.bundle.clone())))?;
+        let (rt, bundle) = self.inner.runtime(&req.id)?;
         let pids = rt.ps(&req.id, &bundle)?;
         let mut r = api::PidsResponse::new();
         r.processes = pids
@@ -725,9 +725,7 @@ impl Service {
     }
 
     pub(crate) fn stats_(&self, req: api::StatsRequest) -> Result<api::StatsResponse> {
-        let (rt, bundle) = self
-            .inner
-            .with(&req.id, |c| Ok((c.runtime.clone(), c.bundle.clone())))?;
+        let (rt, bundle) = self.inner.runtime(&req.id)?;
         let metrics = crate::metrics::from_runtime(&rt.stats(&req.id, &bundle)?);
         let any = containerd_shim::util::convert_to_any(Box::new(metrics))?;
         let mut r = api::StatsResponse::new();
@@ -740,9 +738,7 @@ impl Service {
             .resources
             .as_ref()
             .ok_or_else(|| Error::Invalid(format!("update {}: no resources", req.id)))?;
-        let (rt, bundle) = self
-            .inner
-            .with(&req.id, |c| Ok((c.runtime.clone(), c.bundle.clone())))?;
+        let (rt, bundle) = self.inner.runtime(&req.id)?;
         rt.update(&req.id, &bundle, &res.value)
     }
 }
