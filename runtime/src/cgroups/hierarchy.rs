@@ -102,9 +102,9 @@ impl Hierarchy {
     pub(crate) fn make(&self, path: &Path) -> Result<Vec<PathBuf>, CgroupError> {
         let mut created = Vec::new();
         let mut res = self.make_into(path, &mut created);
-        // A concurrent delete may remove berth's emptied parent between our
-        // mkdir of it and of the child (see `remove_parent_if_empty`): once
-        // more, from the top.
+        // Somebody may remove an emptied parent (berth's `/berth`, or a
+        // parent of a given cgroupsPath) between our mkdir of it and of the
+        // child: once more, from the top.
         if matches!(&res, Err(CgroupError::Manager { msg, .. }) if msg.contains("No such file")) {
             remove_dirs(&created);
             created.clear();
@@ -115,15 +115,6 @@ impl Hierarchy {
             return Err(e);
         }
         Ok(created)
-    }
-
-    /// Remove `parent` in every hierarchy if nothing is left in it, so
-    /// berth's shared parent does not outlive its last container. Busy (a
-    /// sibling exists) is the expected failure and is ignored.
-    pub(crate) fn remove_parent_if_empty(&self, parent: &Path) {
-        for d in self.dirs(parent) {
-            let _ = fs::remove_dir(d);
-        }
     }
 
     fn make_into(&self, path: &Path, created: &mut Vec<PathBuf>) -> Result<(), CgroupError> {

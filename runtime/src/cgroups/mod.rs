@@ -461,12 +461,10 @@ impl Cgroup {
         // An exited task may linger in the cgroup for a moment (EBUSY).
         let deadline = Instant::now() + Duration::from_secs(2);
         loop {
+            // berth's shared parent (`/berth`) stays, as runc and crun leave
+            // the parents of their cgroups: removing and remaking it cost two
+            // mkdirs, two rmdirs and a cpuset copy per hierarchy per container.
             let Some(left) = hierarchy::remove_dirs_left(&dirs) else {
-                if let Some(parent) = self.placement.path().parent() {
-                    if parent == Path::new(placement::PARENT) {
-                        self.hierarchy.remove_parent_if_empty(parent);
-                    }
-                }
                 return Ok(());
             };
             if Instant::now() > deadline {

@@ -3,7 +3,8 @@
 //! - absolute `/a/b`: that path under every hierarchy's root;
 //! - relative `a/b`: under berth's own parent, `/berth/a/b` (runc puts it under
 //!   its own cgroup instead; on a shared host that is somebody else's cgroup);
-//! - unset: `/berth/<id>`, so leak checks can find anything berth left;
+//! - unset: `/berth/<id>`, so leak checks can find anything berth left (the
+//!   shared `/berth` parent stays once made, as runc's and crun's parents do);
 //! - with `--systemd-cgroup`: `slice:prefix:name`, a transient systemd scope
 //!   `<prefix>-<name>.scope` in `slice` (default `system.slice:berth:<id>`).
 

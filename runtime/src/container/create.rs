@@ -29,6 +29,11 @@ pub struct CreateOpts {
     pub preserve_fds: u32,
     pub no_pivot: bool,
     pub no_new_keyring: bool,
+    /// `run` without a terminal to size first: open the exec fifo's read end
+    /// as soon as it exists, so the init never blocks on it and goes on to
+    /// execve right after `Created` instead of waiting for a `start` round
+    /// trip ([`Created::fifo`]).
+    pub hold_fifo: bool,
 }
 
 /// A created container, still holding its lock.
@@ -39,6 +44,8 @@ pub struct Created {
     /// Its cgroup as made (`run` deletes through it without looking the
     /// host's cgroup layout up again).
     pub cgroup: Option<Cgroup>,
+    /// The exec fifo's read end when [`CreateOpts::hold_fifo`] asked for it.
+    pub fifo: Option<OwnedFd>,
 }
 
 pub fn create(g: &Global, opts: &CreateOpts) -> Result<Created> {
@@ -53,17 +60,23 @@ pub fn create_from(g: &Global, opts: &CreateOpts, bundle: Bundle) -> Result<Crea
         cgroup: None,
         init: None,
     };
-    let state = build(g, opts, &bundle, &mut cleanup)?;
+    let (state, fifo) = build(g, opts, &bundle, &mut cleanup)?;
     let (dir, cgroup) = cleanup.disarm();
     Ok(Created {
         dir,
         state,
         spec: bundle.spec,
         cgroup,
+        fifo,
     })
 }
 
-fn build(g: &Global, opts: &CreateOpts, bundle: &Bundle, cleanup: &mut Cleanup) -> Result<State> {
+fn build(
+    g: &Global,
+    opts: &CreateOpts,
+    bundle: &Bundle,
+    cleanup: &mut Cleanup,
+) -> Result<(State, Option<OwnedFd>)> {
     let dir = cleanup
         .dir
         .as_ref()
@@ -110,6 +123,11 @@ fn build(g: &Global, opts: &CreateOpts, bundle: &Bundle, cleanup: &mut Cleanup) 
     // cgroup together), then waits for `Join` and `Go`: what the init needs
     // only from `Go` on is made after the clone, not before it.
     let fifo = make_exec_fifo(dir)?;
+    let held = if opts.hold_fifo {
+        Some(super::start::open_fifo(dir)?)
+    } else {
+        None
+    };
     let planned = rootless_may_skip(
         bundle,
         Cgroup::plan(&bundle.spec, &opts.id, g.systemd_cgroup),
@@ -162,7 +180,7 @@ fn build(g: &Global, opts: &CreateOpts, bundle: &Bundle, cleanup: &mut Cleanup) 
     if let Some(p) = &opts.pid_file {
         write_pid_file(p, pid)?;
     }
-    Ok(state)
+    Ok((state, held))
 }
 
 /// Rootless (not root on the host) and without `linux.resources`, a cgroup

@@ -36,13 +36,14 @@ pub fn run(g: &Global, opts: &CreateOpts, detach: bool) -> Result<i32> {
         None
     };
     let opts = &CreateOpts {
+        hold_fifo: relay.is_none(),
         console_socket: relay
             .as_ref()
             .map(|r| r.path().to_path_buf())
             .or_else(|| opts.console_socket.clone()),
         ..opts.clone()
     };
-    let created = create_from(g, opts, bundle)?;
+    let mut created = create_from(g, opts, bundle)?;
     let pid = Pid::from_raw(created.state.pid);
     let master = match relay.as_ref().map(ConsoleListener::receive).transpose() {
         Ok(m) => m,
@@ -57,7 +58,8 @@ pub fn run(g: &Global, opts: &CreateOpts, detach: bool) -> Result<i32> {
         // Before the process starts, so its first look at the size is right.
         tty::copy_size(std::io::stdin().as_fd(), m.as_fd())?;
     }
-    if let Err(e) = super::start::release(&created.dir, &created.state) {
+    let held = created.fifo.take();
+    if let Err(e) = super::start::release(&created.dir, &created.state, held) {
         drop(created);
         let _ = super::delete::delete(g, &opts.id, true);
         return Err(e);

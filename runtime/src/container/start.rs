@@ -1,7 +1,7 @@
 //! `start`: release the created init through its exec fifo, then run the
 //! poststart hooks.
 
-use std::os::fd::{AsFd, AsRawFd};
+use std::os::fd::{AsFd, AsRawFd, OwnedFd};
 
 use nix::fcntl::OFlag;
 use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
@@ -15,13 +15,26 @@ use crate::state::{State, StateDir, Status};
 pub fn start(g: &Global, id: &str) -> Result<()> {
     let dir = StateDir::open(&g.root, id)?;
     let state = dir.load()?;
-    release(&dir, &state)?;
+    release(&dir, &state, None)?;
     poststart(&dir, &state);
     Ok(())
 }
 
-/// Open the fifo, read the init's byte, wait for EOF (execve done).
-pub fn release(dir: &StateDir, state: &State) -> Result<()> {
+/// The exec fifo's read end. Non-blocking, so a dead init cannot hang us:
+/// `release` polls it together with the init's pidfd.
+pub fn open_fifo(dir: &StateDir) -> Result<OwnedFd> {
+    let path = dir.exec_fifo();
+    crate::sys::open(
+        &path,
+        OFlag::O_RDONLY | OFlag::O_NONBLOCK | OFlag::O_CLOEXEC,
+        Mode::empty(),
+    )
+    .map_err(|e| Error::sys("open", path.display(), e))
+}
+
+/// Open the fifo (unless `held` already is its read end), read the init's
+/// byte, wait for EOF (execve done).
+pub fn release(dir: &StateDir, state: &State, held: Option<OwnedFd>) -> Result<()> {
     if state.status != Status::Created {
         return Err(Error::WrongState {
             id: state.id.clone(),
@@ -34,14 +47,10 @@ pub fn release(dir: &StateDir, state: &State) -> Result<()> {
     let pidfd = crate::sys::pidfd_open(state.pid)
         .map_err(|e| Error::io("pidfd_open", format!("pid {}", state.pid), e))?;
     let path = dir.exec_fifo();
-    // Non-blocking, so a dead init cannot hang us: we poll the fifo
-    // together with the init's pidfd.
-    let fifo = crate::sys::open(
-        &path,
-        OFlag::O_RDONLY | OFlag::O_NONBLOCK | OFlag::O_CLOEXEC,
-        Mode::empty(),
-    )
-    .map_err(|e| Error::sys("open", path.display(), e))?;
+    let fifo = match held {
+        Some(fd) => fd,
+        None => open_fifo(dir)?,
+    };
     let mut got_byte = false;
     loop {
         let mut fds = [
