@@ -54,8 +54,7 @@ pub fn run(init: Init, chan: Channel) -> ! {
         Ok(())
     } else {
         let moved = init.spread.filter(|s| s.leave());
-        let made = unshare(init.unshare)
-            .map_err(|e| Error::sys("unshare", crate::namespaces::describe(init.unshare), e));
+        let made = unshare_mount_last(init.unshare);
         match moved {
             Some(s) => made.and_then(|()| s.restore_mask()),
             None => made,
@@ -76,6 +75,23 @@ pub fn run(init: Init, chan: Channel) -> ! {
     }
     // SAFETY: _exit skips destructors of state shared with the parent.
     unsafe { libc::_exit(127) }
+}
+
+/// unshare(2) copies the mount table first, under the mount namespace lock
+/// that the runtime's read of /proc/self/mountinfo (its cgroup plan, at the
+/// same moment on the other CPU) also holds: the two waited for each other.
+/// Copied after the slow network namespace, the table is free by then
+/// (0.2 ms less per `run`, 4 x 200 alternating pairs; 0.05 ms when the
+/// runtime reads mountinfo before the clone instead).
+fn unshare_mount_last(flags: CloneFlags) -> Result<()> {
+    let first = flags - CloneFlags::CLONE_NEWNS;
+    for step in [first, flags & CloneFlags::CLONE_NEWNS] {
+        if !step.is_empty() {
+            unshare(step)
+                .map_err(|e| Error::sys("unshare", crate::namespaces::describe(step), e))?;
+        }
+    }
+    Ok(())
 }
 
 impl Init<'_> {
