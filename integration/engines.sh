@@ -28,13 +28,13 @@ BUSYBOX=$(command -v busybox || true)
 [ -n "$BUSYBOX" ] || { echo "engines.sh: busybox not found (apt-get install busybox-static)" >&2; exit 2; }
 W=$(mktemp -d /tmp/berth-engines.XXXXXX)
 FAILED=0
-CTRD_PID=""
+. "$HERE/lib-containerd.sh"
 cleanup() {
   if [ -n "$CTRD_PID" ]; then
     ctr --address "$W/ctrd/sock" -n berth-it tasks kill -s SIGKILL it >/dev/null 2>&1 || true
     ctr --address "$W/ctrd/sock" -n berth-it tasks rm -f it >/dev/null 2>&1 || true
     ctr --address "$W/ctrd/sock" -n berth-it containers rm it >/dev/null 2>&1 || true
-    kill "$CTRD_PID" 2>/dev/null || true; wait "$CTRD_PID" 2>/dev/null || true
+    ctrd_stop
   fi
   if command -v podman >/dev/null && [ -d "$W/podman" ]; then
     podman --root "$W/podman/root" --runroot "$W/podman/run" rm -af >/dev/null 2>&1 || true
@@ -47,32 +47,13 @@ trap cleanup EXIT
 result() { if [ "$2" = ok ]; then echo "PASS $1"; else echo "FAIL $1: $3"; FAILED=1; fi; }
 
 # A rootfs of busybox and its applets.
-mkdir -p "$W/rootfs/bin" "$W/rootfs/proc" "$W/rootfs/sys" "$W/rootfs/dev" "$W/rootfs/etc" "$W/rootfs/tmp"
-cp "$BUSYBOX" "$W/rootfs/bin/busybox"
-for a in $("$BUSYBOX" --list); do [ "$a" = busybox ] || ln -sf busybox "$W/rootfs/bin/$a"; done
-echo "root:x:0:0:root:/:/bin/sh" > "$W/rootfs/etc/passwd"
-echo "root:x:0:" > "$W/rootfs/etc/group"
+busybox_rootfs "$W/rootfs"
 
 containerd_test() {
   command -v containerd >/dev/null && command -v ctr >/dev/null || { echo "SKIP containerd: not installed"; return; }
   local d=$W/ctrd
-  mkdir -p "$d/root" "$d/state"
-  cat > "$d/config.toml" <<TOML
-version = 2
-root = "$d/root"
-state = "$d/state"
-disabled_plugins = ["io.containerd.grpc.v1.cri"]
-[grpc]
-  address = "$d/sock"
-[ttrpc]
-  address = "$d/sock.ttrpc"
-[debug]
-  address = "$d/debug.sock"
-TOML
-  containerd --config "$d/config.toml" > "$d/log" 2>&1 &
-  CTRD_PID=$!
-  local i
-  for i in $(seq 100); do ctr --address "$d/sock" version >/dev/null 2>&1 && break; sleep 0.1; done
+  ctrd_config "$d"
+  ctrd_start "$d" || { result containerd fail "containerd did not start: $(tail -5 "$d/log")"; return; }
   local out rc=0
   out=$(ctr --address "$d/sock" -n berth-it run --rm --rootfs --runc-binary "$RUNTIME" --runc-root "$d/runc" \
         --cgroup /berth-it/it "$W/rootfs" it /bin/sh -c 'echo hello-from-containerd; cat /proc/self/status | grep ^NoNewPrivs; exit 7' 2>&1) || rc=$?

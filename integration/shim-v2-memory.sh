@@ -48,10 +48,10 @@ BIN=$TOP/target/release
 [ -x "$BIN/containerd-shim-berth-v2" ] && [ -x "$BIN/berth" ] || { echo "build first: make release" >&2; exit 2; }
 W=$(mktemp -d /tmp/berth-shimv2-mem.XXXXXX)
 C=(ctr --address "$W/sock" -n berth-shimv2-mem)
-CTRD=""
+. "$TOP/integration/lib-containerd.sh"
 cleanup() {
   local id
-  if [ -n "$CTRD" ]; then
+  if [ -n "$CTRD_PID" ]; then
     for id in $("${C[@]}" tasks ls -q 2>/dev/null); do
       timeout 10 "${C[@]}" tasks kill -s SIGKILL "$id" >/dev/null 2>&1 || true
     done
@@ -60,7 +60,7 @@ cleanup() {
       timeout 10 "${C[@]}" tasks rm -f "$id" >/dev/null 2>&1 || true
       timeout 10 "${C[@]}" containers rm "$id" >/dev/null 2>&1 || true
     done
-    kill "$CTRD" 2>/dev/null || true; wait "$CTRD" 2>/dev/null || true
+    ctrd_stop
   fi
   awk -v w="$W" 'index($5, w) == 1 {print $5}' /proc/self/mountinfo | sort -r | while read -r m; do umount -l "$m" 2>/dev/null || true; done
   for d in /sys/fs/cgroup/*/berth-shimv2-mem /sys/fs/cgroup/berth-shimv2-mem; do [ -d "$d" ] && find "$d" -depth -type d -exec rmdir {} \; 2>/dev/null; done
@@ -70,24 +70,11 @@ cleanup() {
 }
 trap cleanup EXIT
 
-mkdir -p "$W/root" "$W/state" "$W/rootfs/bin" "$W/rootfs/proc" "$W/rootfs/dev" "$W/rootfs/sys"
+mkdir -p "$W/rootfs/bin" "$W/rootfs/proc" "$W/rootfs/dev" "$W/rootfs/sys"
 cp "$(command -v busybox)" "$W/rootfs/bin/busybox"
 ln -s busybox "$W/rootfs/bin/sleep"
-cat > "$W/config.toml" <<TOML
-version = 2
-root = "$W/root"
-state = "$W/state"
-disabled_plugins = ["io.containerd.grpc.v1.cri"]
-[grpc]
-  address = "$W/sock"
-[ttrpc]
-  address = "$W/sock.ttrpc"
-[debug]
-  address = "$W/debug.sock"
-TOML
-PATH=$BIN:$PATH containerd --config "$W/config.toml" > "$W/log" 2>&1 &
-CTRD=$!
-for _ in $(seq 100); do "${C[@]}" version >/dev/null 2>&1 && break; sleep 0.1; done
+ctrd_config "$W"
+CTRD_PATH=$BIN:$PATH ctrd_start "$W" || { echo "containerd did not start: $(tail -5 "$W/log")" >&2; exit 1; }
 
 kib() { awk -v k="$2" '$1 == k":" {print $2}' "$1" 2>/dev/null || echo 0; }
 [ -z "$OUT" ] || mkdir -p "$OUT"

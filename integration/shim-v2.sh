@@ -91,7 +91,7 @@ W=$(mktemp -d /tmp/berth-shimv2-it.XXXXXX)
 RUNID=${W##*.}
 D=$W/ctrd
 SOCK=$D/sock
-CTRD_PID=""
+. "$HERE/lib-containerd.sh"
 FAILED=0
 CASE_IDS=()
 
@@ -116,23 +116,8 @@ DEFAULT_RUNC_ROOT=/run/containerd/runc/$NS
 
 c() { timeout -k 5 "${T:-30}" ctr --address "$SOCK" -n "$NS" "$@" </dev/null; }
 
-start_containerd() {
-  PATH=$CTRD_PATH containerd --config "$D/config.toml" --log-level debug >>"$D/log" 2>&1 &
-  CTRD_PID=$!
-  for _ in $(seq 100); do
-    timeout 5 ctr --address "$SOCK" version >/dev/null 2>&1 && return 0
-    kill -0 "$CTRD_PID" 2>/dev/null || break
-    sleep 0.1
-  done
-  return 1
-}
-
-stop_containerd() {
-  [ -n "$CTRD_PID" ] || return 0
-  kill "${1:--TERM}" "$CTRD_PID" 2>/dev/null || true
-  wait "$CTRD_PID" 2>/dev/null || true
-  CTRD_PID=""
-}
+start_containerd() { ctrd_start "$D" --log-level debug; }
+stop_containerd() { ctrd_stop "$@"; }
 
 # Processes whose command line names our temp dir: shims carry `-address $W/ctrd/sock`, so this
 # never matches another run's (or the host's) shims, even in the same ctr namespace.
@@ -205,31 +190,13 @@ trap 'exit 130' INT
 trap 'exit 143' TERM HUP
 
 # --- a busybox rootfs, applets as symlinks -------------------------------------------------
-BUSYBOX=$(readlink -f "$(command -v busybox)")
 R=$W/rootfs
-mkdir -p "$R/bin" "$R/proc" "$R/sys" "$R/dev" "$R/etc" "$R/tmp"
-cp "$BUSYBOX" "$R/bin/busybox"
-for a in $("$BUSYBOX" --list); do [ "$a" = busybox ] || ln -sf busybox "$R/bin/$a"; done
-echo "root:x:0:0:root:/:/bin/sh" > "$R/etc/passwd"
-echo "root:x:0:" > "$R/etc/group"
+busybox_rootfs "$R"
 
 # --- a private containerd ------------------------------------------------------------------
-mkdir -p "$D/root" "$D/state" "$D/opt"
-cat > "$D/config.toml" <<TOML
-version = 2
-root = "$D/root"
-state = "$D/state"
-disabled_plugins = ["io.containerd.grpc.v1.cri"]
-[grpc]
-  address = "$SOCK"
-[ttrpc]
-  address = "$D/sock.ttrpc"
-[debug]
-  address = "$D/debug.sock"
-  level = "debug"
-[plugins."io.containerd.internal.v1.opt"]
-  path = "$D/opt"
-TOML
+mkdir -p "$D/opt"
+ctrd_config "$D" "[plugins.\"io.containerd.internal.v1.opt\"]
+  path = \"$D/opt\""
 start_containerd || { echo "containerd did not start: $(tail -5 "$D/log")" >&2; exit 1; }
 TASK_STATE=$D/state/io.containerd.runtime.v2.task/$NS
 

@@ -50,7 +50,7 @@ CTRD_ARGS=()
 if command -v containerd >/dev/null && command -v ctr >/dev/null; then
   cargo build -q -p berth-shim --bin containerd-shim-berth-v2
   cp target/debug/containerd-shim-berth-v2 "$S/bin/"
-  cp integration/microvm/shim-v2-vm.sh "$S/"
+  cp integration/microvm/shim-v2-vm.sh integration/lib-containerd.sh "$S/"
   CTRD_ARGS=(-a "$(command -v containerd)" -a "$(command -v ctr)")
 fi
 [ -z "$CONTAINER" ] || cp "$CONTAINER" "$S/bin/container-tests"

@@ -10,28 +10,15 @@ W=/tmp/shimv2-vm
 status=0
 pass() { echo "PASS shim-v2 $1"; }
 fail() { echo "FAIL shim-v2 $1"; status=1; }
-mkdir -p "$W/root" "$W/state" "$W/rootfs/bin" "$W/rootfs/proc" "$W/rootfs/dev" "$W/rootfs/sys" /run
+mkdir -p "$W/rootfs/bin" "$W/rootfs/proc" "$W/rootfs/dev" "$W/rootfs/sys" /run
 # ash's `command -v` names an applet, not a file: look for the binary.
 for bb in /bin/busybox /usr/bin/busybox /sbin/busybox; do [ -x "$bb" ] && break; done
 cp "$bb" "$W/rootfs/bin/busybox" || fail "no busybox binary to copy"
 for a in sh sleep head tail; do ln -s busybox "$W/rootfs/bin/$a"; done
-cat > "$W/config.toml" <<TOML
-version = 2
-root = "$W/root"
-state = "$W/state"
-disabled_plugins = ["io.containerd.grpc.v1.cri"]
-[grpc]
-  address = "$W/sock"
-[ttrpc]
-  address = "$W/sock.ttrpc"
-TOML
-PATH=$BIN:$PATH containerd --config "$W/config.toml" > "$W/log" 2>&1 &
-CTRD=$!
-i=0
-until ctr --address "$W/sock" version >/dev/null 2>&1; do
-  i=$((i + 1)); [ $i -lt 300 ] || { fail "containerd did not start: $(tail -3 "$W/log")"; exit 1; }
-  sleep 0.2
-done
+# run-tests.sh stages the library beside this script.
+. "$(dirname "$0")/lib-containerd.sh"
+ctrd_config "$W"
+CTRD_PATH=$BIN:$PATH ctrd_start "$W" || { fail "containerd did not start: $(tail -3 "$W/log")"; exit 1; }
 C="ctr --address $W/sock -n vm"
 RT="--runtime io.containerd.berth.v2 --rootfs"
 
@@ -69,6 +56,5 @@ left=""
 [ ! -e /run/containerd/berth/vm/oom1 ] || left="$left runtime-state"
 ps | grep -v grep | grep -q "containerd-shim-berth-v2.* -id oom1" && left="$left shim"
 if [ -z "$left" ]; then pass nothing-left; else fail "left after delete:$left"; fi
-kill $CTRD 2>/dev/null
-wait $CTRD 2>/dev/null
+ctrd_stop
 exit $status
