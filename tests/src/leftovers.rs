@@ -109,12 +109,35 @@ pub fn kill_processes(cgroup: &str) {
 pub fn remove_cgroups(cgroup: &str) {
     for dir in cgroup_dirs_and_strays(cgroup) {
         if dir.exists() {
+            clear_plain_dir(&dir);
             for _ in 0..50 {
                 if fs::remove_dir(&dir).is_ok() || !dir.exists() {
                     break;
                 }
                 std::thread::sleep(std::time::Duration::from_millis(20));
             }
+        }
+    }
+}
+
+/// crun 1.8 with the unified mount hidden (HIDE_CGROUP2) makes a plain directory where it was,
+/// in the host's /sys/fs/cgroup tmpfs, writes its pid into a regular `cgroup.procs` file there
+/// and never removes either: hidden again under the host's cgroup2 mount, they piled up unseen.
+/// Such files go, so the directory can; a real cgroup directory is left to rmdir.
+fn clear_plain_dir(dir: &Path) {
+    use nix::sys::statfs::{statfs, CGROUP2_SUPER_MAGIC, CGROUP_SUPER_MAGIC};
+    let Ok(fs_type) = statfs(dir).map(|s| s.filesystem_type()) else {
+        return;
+    };
+    if fs_type == CGROUP_SUPER_MAGIC || fs_type == CGROUP2_SUPER_MAGIC {
+        return;
+    }
+    let Ok(rd) = fs::read_dir(dir) else { return };
+    for e in rd.flatten() {
+        let name = e.file_name();
+        if e.file_type().is_ok_and(|t| t.is_file()) && name.to_string_lossy().starts_with("cgroup.")
+        {
+            let _ = fs::remove_file(e.path());
         }
     }
 }
