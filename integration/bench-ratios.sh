@@ -7,7 +7,15 @@
 set -euo pipefail
 OUT=${1:?usage: bench-ratios.sh OUT}
 
-ratio() { awk -v a="$1" -v b="$2" 'BEGIN{ if (a == "" || b == "" || a == "-" || b == "-" || b == 0) print "-"; else printf "%.2f", a/b }'; }
+ratio() { awk -v a="$1" -v b="$2" -v d="${3:-2}" 'BEGIN{ if (a == "" || b == "" || a == "-" || b == "-" || b == 0) print "-"; else printf "%.*f", d, a/b }'; }
+# target VALUE OP LIMIT: the brief's targets, marked where a ratio is printed (OP is le or ge);
+# VALUE unrounded (ratio A B 4), so 0.401 is not a 0.40 that meets <= 0.40
+target() {
+  awk -v v="$1" -v op="$2" -v l="$3" 'BEGIN{
+    if (v == "" || v == "-") { print "" ; exit }
+    ok = (op == "le") ? (v + 0 <= l + 0) : (v + 0 >= l + 0)
+    printf "  [target %s %s: %s]", (op == "le") ? "<=" : ">=", l, ok ? "met" : "NOT met" }'
+}
 
 # lifecycle table: runtime, "mean ± sd", median, ratio, |, loop/cyc ...
 lc=$OUT/lifecycle/table.txt
@@ -17,7 +25,12 @@ if [ -f "$lc" ]; then
   echo "lifecycle of /bin/true, cycle = create+start+wait+delete, run = foreground run:"
   for other in crun runc; do
     echo "  berth/$other  cycle: hyperfine mean $(ratio "$(col berth 2)" "$(col "$other" 2)")   loop $(ratio "$(col berth 8)" "$(col "$other" 8)")"
-    echo "  berth/$other  run:   hyperfine mean $(ratio "$(col berth 15)" "$(col "$other" 15)")   loop $(ratio "$(col berth 19)" "$(col "$other" 19)")"
+    hf=$(ratio "$(col berth 15)" "$(col "$other" 15)") lp=$(ratio "$(col berth 19)" "$(col "$other" 19)")
+    if [ "$other" = crun ]; then
+      hf="$hf$(target "$(ratio "$(col berth 15)" "$(col crun 15)" 4)" le 0.40)"
+      lp="$lp$(target "$(ratio "$(col berth 19)" "$(col crun 19)" 4)" le 0.40)"
+    fi
+    echo "  berth/$other  run:   hyperfine mean $hf   loop $lp"
   done
 fi
 
@@ -25,6 +38,9 @@ fi
 if [ -f "$OUT/interleaved/table.txt" ]; then
   echo "the same, interleaved (every runtime and the floor in each iteration):"
   grep -E 'interleaved|paired' "$OUT/interleaved/table.txt" | sed 's/^/  /'
+  # issue #3's target is berth run <= 0.4x crun: the paired median of the run rows
+  il=$(awk '/^run /{r=1} /^create/{r=0} r && $1 == "berth/crun" {print $5; exit}' "$OUT/interleaved/table.txt")
+  [ -z "$il" ] || echo "  berth/crun run, paired median $il$(target "$il" le 0.40)"
 fi
 
 # memory table: runtime | bin MiB | strip | create init-RSS init-PSS start delete run | linkage
@@ -45,7 +61,7 @@ if [ -f "$st" ]; then
   for count in $(awk -F'|' '{split($1, a, " ")} a[1] == "berth" {print a[2]}' "$st"); do
     # field 1 RSS, 2 PSS per container; the issue's idle target is RSS.
     per() { awk -F'|' -v m="$1" -v c="$count" -v i="$2" '{split($1, a, " ")} a[1] == m && a[2] == c {split($2, b, " "); print b[i]; exit}' "$st"; }
-    echo "  berth-shim/conmon  $count containers: RSS per container $(ratio "$(per berth 1)" "$(per conmon 1)")   PSS per container $(ratio "$(per berth 2)" "$(per conmon 2)")"
+    echo "  berth-shim/conmon  $count containers: RSS per container $(ratio "$(per berth 1)" "$(per conmon 1)")$(target "$(ratio "$(per berth 1)" "$(per conmon 1)" 4)" le 0.50)   PSS per container $(ratio "$(per berth 2)" "$(per conmon 2)")"
   done
 fi
 
@@ -56,7 +72,9 @@ if [ -f "$lt" ]; then
   echo "container log throughput ($(awk 'NR==2{print $1, $2}' "$lt") CRI/k8s-file; MiB/s relative to cat writing the same stream):"
   for row in berth conmon containerd; do
     [ -n "$(lcol "$row" 2 2)" ] || continue
-    echo "  $row/cat  $(ratio "$(lcol "$row" 2 2)" "$(lcol floor 2 2)")   peak RSS $(lcol "$row" 3 1) MiB"
+    r=$(ratio "$(lcol "$row" 2 2)" "$(lcol floor 2 2)") marks=""
+    [ "$row" != berth ] || marks=$(target "$(ratio "$(lcol "$row" 2 2)" "$(lcol floor 2 2)" 4)" ge 0.90)
+    echo "  $row/cat  $r   peak RSS $(lcol "$row" 3 1) MiB$marks"
   done
   # `cat` runs the host's coreutils yes|head; the containers run busybox's, which writes a
   # line per write(2). `direct` is that container writing straight into the file, with no
