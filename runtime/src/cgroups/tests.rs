@@ -511,6 +511,10 @@ fn blkio_weight_is_written_or_named() {
 
 #[test]
 fn relative_and_default_paths_go_under_berth() {
+    // berth's shared parent stays once made (as runc's parents do): when this test is what made
+    // it, it goes again at the end (declared first, so dropped after the fixtures).
+    let _parent = (!hierarchy_roots().iter().any(|r| r.join("berth").exists()))
+        .then(|| RemoveEverywhere(super::placement::PARENT.into()));
     let id = format!("berth-test-{}-default", std::process::id());
     let mut s = Spec::default();
     s.set_linux(Some(LinuxBuilder::default().build().expect("linux")));
@@ -540,13 +544,7 @@ fn relative_and_default_paths_go_under_berth() {
     assert!(!d.exists());
     // The intermediate directory this test made, which destroy leaves like runc.
     let made = format!("berth/berth-test-{}-rel", std::process::id());
-    let mut roots = vec![PathBuf::from("/sys/fs/cgroup")];
-    if let Ok(rd) = std::fs::read_dir("/sys/fs/cgroup") {
-        roots.extend(rd.flatten().map(|e| e.path()));
-    }
-    for r in roots {
-        let _ = std::fs::remove_dir(r.join(&made));
-    }
+    drop(RemoveEverywhere(made.clone()));
     let left: Vec<_> = std::fs::read_dir("/sys/fs/cgroup")
         .map(|rd| rd.flatten().map(|e| e.path().join(&made)).collect())
         .unwrap_or_else(|_| Vec::new())
@@ -681,12 +679,17 @@ struct RemoveEverywhere(String);
 impl Drop for RemoveEverywhere {
     fn drop(&mut self) {
         let rel = self.0.trim_start_matches('/');
-        let mut roots = vec![PathBuf::from("/sys/fs/cgroup")];
-        if let Ok(rd) = std::fs::read_dir("/sys/fs/cgroup") {
-            roots.extend(rd.flatten().map(|e| e.path()));
-        }
-        for r in roots {
+        for r in hierarchy_roots() {
             let _ = std::fs::remove_dir(r.join(rel));
         }
     }
+}
+
+/// /sys/fs/cgroup (v2) and every directory in it (the v1 hierarchies).
+fn hierarchy_roots() -> Vec<PathBuf> {
+    let mut roots = vec![PathBuf::from("/sys/fs/cgroup")];
+    if let Ok(rd) = std::fs::read_dir("/sys/fs/cgroup") {
+        roots.extend(rd.flatten().map(|e| e.path()));
+    }
+    roots
 }
