@@ -64,11 +64,8 @@ fn oom_kill_is_reported() {
         eprintln!("SKIP oom_kill_is_reported: no memory cgroup controller on this host");
         return;
     }
-    let mut c = Ctx::new("oom", &["sh", "-c", "tail /dev/zero"]);
-    let cg = format!("/berth-shim-test/{}", c.id);
-    c.cgroup = Some(cg.clone());
+    let c = Ctx::new("oom", &["sh", "-c", "tail /dev/zero"]);
     c.config(|v| {
-        v["linux"]["cgroupsPath"] = cg.clone().into();
         v["linux"]["resources"] =
             serde_json::json!({"memory": {"limit": 16777216, "swap": 16777216}});
     });

@@ -38,8 +38,12 @@ pub struct Ctx {
     pub dir: PathBuf,
     pub root: PathBuf,
     pub bundle: PathBuf,
-    pub cgroup: Option<String>,
+    /// linux.cgroupsPath of the bundle: under a parent of the tests' own, which goes with the
+    /// last test (berth keeps its shared `/berth` parent, so the default path would leave it).
+    pub cgroup: String,
 }
+
+const CG_PARENT: &str = "/berth-shim-test";
 
 impl Ctx {
     pub fn new(tag: &str, args: &[&str]) -> Ctx {
@@ -51,13 +55,14 @@ impl Ctx {
         std::fs::create_dir_all(&dir).unwrap();
         let root = dir.join("root");
         let bundle = dir.join("bundle");
-        make_bundle(&bundle, args);
+        let cgroup = format!("{CG_PARENT}/{id}");
+        make_bundle(&bundle, args, &cgroup);
         Ctx {
             id,
             dir,
             root,
             bundle,
-            cgroup: None,
+            cgroup,
         }
     }
 
@@ -183,13 +188,16 @@ impl Drop for Ctx {
                 }
             }
         }
-        if let Some(cg) = &self.cgroup {
-            for ctrl in std::fs::read_dir("/sys/fs/cgroup")
-                .into_iter()
-                .flatten()
-                .flatten()
-            {
-                let _ = std::fs::remove_dir(ctrl.path().join(cg.trim_start_matches('/')));
+        // The container's cgroup (delete removed it unless something failed), then the tests'
+        // parent, which stays while other tests still have theirs in it. /sys/fs/cgroup itself
+        // is the v2 hierarchy, each directory in it a v1 one.
+        let mut roots = vec![PathBuf::from("/sys/fs/cgroup")];
+        if let Ok(rd) = std::fs::read_dir("/sys/fs/cgroup") {
+            roots.extend(rd.flatten().map(|e| e.path()));
+        }
+        for cg in [self.cgroup.as_str(), CG_PARENT] {
+            for r in &roots {
+                let _ = std::fs::remove_dir(r.join(cg.trim_start_matches('/')));
             }
         }
         let _ = std::fs::remove_dir_all(&self.dir);
@@ -216,8 +224,8 @@ fn busybox() -> PathBuf {
     panic!("busybox-static is needed (apt-get install busybox-static)");
 }
 
-/// A busybox-static rootfs and a minimal config.json running `args`.
-pub fn make_bundle(dir: &Path, args: &[&str]) {
+/// A busybox-static rootfs and a minimal config.json running `args` in cgroup `cgroup`.
+pub fn make_bundle(dir: &Path, args: &[&str], cgroup: &str) {
     let rootfs = dir.join("rootfs");
     for d in ["bin", "proc", "sys", "dev", "tmp", "etc", "root"] {
         std::fs::create_dir_all(rootfs.join(d)).unwrap();
@@ -257,6 +265,7 @@ pub fn make_bundle(dir: &Path, args: &[&str]) {
              "options": ["nosuid", "noexec", "nodev", "ro"]}
         ],
         "linux": {
+            "cgroupsPath": cgroup,
             "namespaces": [
                 {"type": "pid"}, {"type": "ipc"}, {"type": "uts"}, {"type": "mount"}
             ],
